@@ -1,0 +1,179 @@
+import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { ErrorCode, ListenError, PluginError, errnoCode } from './errors.ts';
+import { formatEndpoint, type Endpoint } from './address.ts';
+
+/** Called for every accepted socket (already `allowHalfOpen` and `noDelay`). */
+export type ConnectionHandler = (socket: Socket) => void;
+
+export interface ListenOptions {
+  /** One or more hosts (an `a|b` list from SS_REMOTE_HOST); all share `port`. */
+  hosts: readonly string[];
+  /** 0 picks a free port (then all hosts share the first one picked). */
+  port: number;
+  /** Most sockets open at once across all hosts; more are refused by the kernel accept. */
+  maxConnections?: number;
+  /** Called when a connection is refused because of maxConnections. */
+  onDrop?: () => void;
+}
+
+/** Open listening sockets and the connections they accepted. */
+export interface Listener {
+  readonly addresses: readonly Endpoint[];
+  /** Sockets accepted and not yet closed. */
+  readonly connections: ReadonlySet<Socket>;
+  /** Stops accepting. Open connections are left alone (see `destroyAll`). Idempotent. */
+  stopAccepting(): Promise<void>;
+  /** Destroys every open connection. */
+  destroyAll(): void;
+  /** Stops accepting, destroys open connections, resolves when all have closed. Idempotent. */
+  close(): Promise<void>;
+}
+
+const ERRNO_TEXT: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'address not available on this machine',
+  EACCES: 'permission denied',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name lookup failed',
+};
+
+function listenOne(server: Server, host: string, port: number, ipv6Only: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error): void => {
+      const code = errnoCode(error) ?? 'error';
+      reject(
+        new ListenError(
+          host,
+          port,
+          `cannot listen on ${formatEndpoint({ host, port })}: ${ERRNO_TEXT[code] ?? error.message} (${code})`,
+          { cause: error },
+        ),
+      );
+    };
+    server.once('error', onError);
+    server.listen({ host, port, ipv6Only, exclusive: true }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Listens on every host of the list. `::` is dual-stack unless the list also names `0.0.0.0`, in
+ * which case each family gets its own socket (otherwise the second bind fails with EADDRINUSE).
+ */
+export async function listen(options: ListenOptions, onConnection: ConnectionHandler): Promise<Listener> {
+  const connections = new Set<Socket>();
+  const servers: Server[] = [];
+  const addresses: Endpoint[] = [];
+  const max = options.maxConnections ?? Infinity;
+  const hasV4Any = options.hosts.includes('0.0.0.0');
+  let port = options.port;
+  const accept = (socket: Socket): void => {
+    if (connections.size >= max) {
+      options.onDrop?.();
+      socket.destroy();
+      return;
+    }
+    // Every socket gets an error listener the moment it exists; the relay adds its own.
+    socket.on('error', () => undefined);
+    socket.setNoDelay(true);
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+    onConnection(socket);
+  };
+  try {
+    for (const host of options.hosts) {
+      const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, accept);
+      servers.push(server);
+      await listenOne(server, host, port, host === '::' && hasV4Any);
+      const address = server.address() as AddressInfo;
+      port = address.port;
+      addresses.push({ host, port: address.port });
+    }
+  } catch (error) {
+    for (const server of servers) server.close();
+    throw error;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stopAccepting = (): Promise<void> => {
+    stopping ??= Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            // close() only reports "not running", which is fine here.
+            server.close(() => resolve());
+          }),
+      ),
+    ).then(() => undefined);
+    return stopping;
+  };
+  const destroyAll = (): void => {
+    for (const socket of connections) socket.destroy();
+  };
+  return {
+    addresses,
+    connections,
+    stopAccepting,
+    destroyAll,
+    async close() {
+      const stopped = stopAccepting();
+      const closing = [...connections].map((s) => (s.closed ? undefined : once(s, 'close')));
+      destroyAll();
+      await Promise.all([stopped, ...closing]);
+    },
+  };
+}
+
+export interface DialOptions {
+  /** Milliseconds allowed for the TCP connect (and DNS); 0 = no limit. */
+  timeout: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Connects to an endpoint with `allowHalfOpen` and `noDelay`. Host names are resolved per call
+ * (Node's happy-eyeballs `autoSelectFamily` picks a working address family).
+ */
+export function dial(to: Endpoint, { timeout, signal }: DialOptions): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) {
+      reject(new PluginError(ErrorCode.DIAL_FAILED, `dial ${formatEndpoint(to)}: aborted`));
+      return;
+    }
+    const socket = connect({
+      host: to.host,
+      port: to.port,
+      allowHalfOpen: true,
+      noDelay: true,
+      autoSelectFamily: true,
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const cleanup = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      socket.off('error', onError);
+      socket.off('connect', onConnect);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const failWith = (message: string, cause?: unknown): void => {
+      cleanup();
+      socket.on('error', () => undefined);
+      socket.destroy();
+      reject(new PluginError(ErrorCode.DIAL_FAILED, `dial ${formatEndpoint(to)}: ${message}`, { cause }));
+    };
+    const onError = (error: Error): void => {
+      failWith(`${errnoCode(error) ?? error.message}`, error);
+    };
+    const onConnect = (): void => {
+      cleanup();
+      resolve(socket);
+    };
+    const onAbort = (): void => failWith('aborted');
+    socket.once('error', onError);
+    socket.once('connect', onConnect);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeout > 0) timer = setTimeout(() => failWith(`no connection within ${timeout / 1000} s (ETIMEDOUT)`), timeout);
+  });
+}

@@ -1,0 +1,120 @@
+import { runPlugin, resolveConfig, type Plugin, type PluginHandle } from './plugin.ts';
+import type { OptionShape } from './schema.ts';
+import { describeOptions } from './schema.ts';
+import { ErrorCode, isPluginError } from './errors.ts';
+import { ExitCode, handleSignals, watchParent, type StopReason } from './lifecycle.ts';
+import { stderrSink } from './log.ts';
+
+/** Legacy argv some hosts add: Android's `-V` (VPN mode), `--fast-open`. Accepted, ignored. */
+const TOLERATED_ARGS: Readonly<Record<string, string>> = {
+  '-V': 'Android VPN mode needs socket protection, which a Node plugin cannot do; ignored',
+  '--fast-open': 'TCP Fast Open is not available to Node plugins; ignored',
+};
+
+/** The `--help` text: generated from the plugin's option declarations. */
+export function helpText(plugin: Plugin<OptionShape>): string {
+  return [
+    `${plugin.name} ${plugin.version}${plugin.description === undefined ? '' : ` - ${plugin.description}`}`,
+    '',
+    'A shadowsocks SIP003 plugin. A host (ss-local/ss-server --plugin, sslocal/ssserver) runs it',
+    'with SS_REMOTE_HOST, SS_REMOTE_PORT, SS_LOCAL_HOST, SS_LOCAL_PORT and SS_PLUGIN_OPTIONS set.',
+    'Client side: listens on SS_LOCAL, dials SS_REMOTE. Server side (option "server"): listens on',
+    'SS_REMOTE, dials SS_LOCAL.',
+    '',
+    'Options (SS_PLUGIN_OPTIONS="key=value;flag;..."; escape ; = \\ with \\):',
+    ...describeOptions(plugin.options ?? {}),
+    '',
+    'Environment: SIP003_LOG_LEVEL=error|warn|info|debug (the log-level option wins).',
+    'Arguments: --help, --version, --check (validate the configuration and exit).',
+    'Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration, 3 cannot listen,',
+    '  70 internal error, 130/143 forced by a second SIGINT/SIGTERM.',
+  ].join('\n');
+}
+
+function exitCodeOf(error: unknown): ExitCode {
+  if (!isPluginError(error)) return ExitCode.INTERNAL;
+  return error.code === ErrorCode.LISTEN_FAILED ? ExitCode.LISTEN : ExitCode.CONFIG;
+}
+
+/**
+ * The whole life of a plugin executable: argv, configuration, listening, signals, parent death,
+ * exit code. Call it from the plugin's bin entry (`runMain(plugin)`). This is the one place in the
+ * SDK that ends the process.
+ */
+export async function runMain<S extends OptionShape>(
+  plugin: Plugin<S>,
+  argv: readonly string[] = process.argv.slice(2),
+): Promise<void> {
+  const write = (line: string): void => stderrSink(line);
+  const argWarnings: string[] = [];
+  let checkOnly = false;
+  for (const arg of argv) {
+    if (arg === '--help' || arg === '-h') {
+      process.stdout.write(`${helpText(plugin as unknown as Plugin<OptionShape>)}\n`);
+      return;
+    }
+    if (arg === '--version' || arg === '-v') {
+      process.stdout.write(`${plugin.name} ${plugin.version}\n`);
+      return;
+    }
+    if (arg === '--check') {
+      checkOnly = true;
+      continue;
+    }
+    const reason = TOLERATED_ARGS[arg];
+    if (reason !== undefined) {
+      argWarnings.push(`argument ${arg}: ${reason}`);
+      continue;
+    }
+    write(`${plugin.name}: unknown argument ${JSON.stringify(arg)}; expected --help, --version or --check (configuration comes from SS_* environment variables)`);
+    process.exitCode = ExitCode.CONFIG;
+    return;
+  }
+
+  const fatal = (label: string) => (error: unknown) => {
+    write(`${plugin.name}: ${label}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(ExitCode.INTERNAL);
+  };
+  process.on('uncaughtException', fatal('internal error (uncaught exception)'));
+  process.on('unhandledRejection', fatal('internal error (unhandled rejection)'));
+
+  if (checkOnly) {
+    try {
+      const { mode, options, warnings } = resolveConfig(plugin, process.env);
+      for (const w of [...argWarnings, ...warnings]) write(`${plugin.name} warn ${w}`);
+      process.stdout.write(`${plugin.name}: configuration OK (${mode}) ${JSON.stringify(options)}\n`);
+    } catch (error) {
+      write(`${plugin.name}: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = exitCodeOf(error);
+    }
+    return;
+  }
+
+  let handle: PluginHandle<unknown>;
+  try {
+    handle = await runPlugin(plugin, { env: process.env });
+  } catch (error) {
+    write(isPluginError(error) ? `${plugin.name}: ${error.message}` : `${plugin.name}: ${(error as Error).stack ?? String(error)}`);
+    process.exit(exitCodeOf(error));
+  }
+  for (const w of argWarnings) handle.log.warn(w);
+
+  const stop = (reason: StopReason): void => {
+    // A host that is gone cannot wait for a drain: close at once (it must be gone within 1 s).
+    const drain = reason === 'stdin-closed' || reason === 'parent-exited' ? 0 : undefined;
+    handle.log.info(`stopping (${reason})`);
+    unwatch();
+    handle.close(drain).then(
+      () => {
+        removeSignals();
+        process.exit(ExitCode.OK);
+      },
+      fatal('error while stopping'),
+    );
+  };
+  const removeSignals = handleSignals({
+    onStop: stop,
+    onForce: (code) => process.exit(code),
+  });
+  const unwatch = watchParent({ onGone: stop });
+}

@@ -1,0 +1,280 @@
+import type { Socket } from 'node:net';
+import { once } from 'node:events';
+import { readEnv, type PluginEnv } from './env.ts';
+import { parseOptions } from './options.ts';
+import {
+  validateOptions,
+  type CommonOptions,
+  type OptionShape,
+  type OptionValues,
+} from './schema.ts';
+import { ErrorCode, OptionsError, PluginError, errnoCode } from './errors.ts';
+import { formatEndpoint, isUnspecified, type Endpoint } from './address.ts';
+import { createLogger, parseLogLevel, type LogSink, type Logger } from './log.ts';
+import { listen, dial, type Listener } from './listener.ts';
+import { relay, isOrdinaryClose } from './relay.ts';
+import type { Mode, Session, SessionContext, SessionFactory } from './codec.ts';
+
+declare const __SIP003_PLUGIN_VERSION__: string | undefined;
+
+/** A plugin's typed options: its own plus the SDK's common ones. */
+export type PluginOptions<S extends OptionShape> = OptionValues<S> & CommonOptions;
+
+/** What a plugin author writes. */
+export interface PluginDefinition<S extends OptionShape = OptionShape> {
+  /** The executable's name, used in logs and messages (`obfs-http-plugin`). */
+  name: string;
+  /** Defaults to the version `sip003 bundle` stamps in, else `0.0.0-dev`. */
+  version?: string;
+  /** One line for `--help`. */
+  description?: string;
+  /** Option declarations built with `option.*` (zod schemas). */
+  options?: S;
+  /** Other spellings of option names: `{ t: 'idle-timeout' }`. */
+  aliases?: Readonly<Record<string, string>>;
+  /** Keys accepted with one warning and otherwise ignored: key → reason. */
+  tolerated?: Readonly<Record<string, string>>;
+  /** Checks across options, after parsing; throw an OptionsError. */
+  check?: (options: PluginOptions<S>, mode: Mode) => void;
+  /** Per-connection codecs. Leave it out for a plain relay. */
+  session?: SessionFactory<PluginOptions<S>>;
+}
+
+/** A defined plugin: the definition with its version resolved. */
+export interface Plugin<S extends OptionShape = OptionShape> extends PluginDefinition<S> {
+  readonly version: string;
+}
+
+/** Declares a plugin. A typed identity: it checks the definition and fills in the version. */
+export function definePlugin<const S extends OptionShape = Record<never, never>>(
+  definition: PluginDefinition<S>,
+): Plugin<S> {
+  if (typeof definition.name !== 'string' || definition.name === '') {
+    throw new TypeError('definePlugin: name must be a non-empty string');
+  }
+  if (definition.session !== undefined && typeof definition.session !== 'function') {
+    throw new TypeError('definePlugin: session must be a function returning { encode, decode }');
+  }
+  const stamped = typeof __SIP003_PLUGIN_VERSION__ === 'string' ? __SIP003_PLUGIN_VERSION__ : undefined;
+  return Object.freeze({ ...definition, version: definition.version ?? stamped ?? '0.0.0-dev' });
+}
+
+/** Counters of a running plugin. */
+export interface PluginStats {
+  accepted: number;
+  active: number;
+  /** Connections that ended with an error other than an ordinary reset. */
+  failed: number;
+  /** Connections refused because max-connections was reached. */
+  dropped: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface RunPluginOptions {
+  /** Default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Where log lines go (default stderr). Tests pass a collector. */
+  logSink?: LogSink;
+  /** Listen on this port instead of the environment's (0 = any free port; for tests). */
+  listenPort?: number;
+}
+
+/** A running plugin. */
+export interface PluginHandle<O = unknown> {
+  readonly mode: Mode;
+  readonly options: O;
+  readonly env: PluginEnv;
+  /** Where it listens (ports resolved when 0 was asked for). */
+  readonly addresses: readonly Endpoint[];
+  readonly stats: Readonly<PluginStats>;
+  readonly log: Logger;
+  /**
+   * Stops accepting, lets open connections finish for up to `drainMs` (default: the
+   * `drain-timeout` option), then destroys the rest. Idempotent.
+   */
+  close(drainMs?: number): Promise<void>;
+}
+
+interface Resolved<S extends OptionShape> {
+  env: PluginEnv;
+  mode: Mode;
+  options: PluginOptions<S>;
+  warnings: string[];
+}
+
+/** Reads env and options and checks them against the mode; throws PluginErrors. */
+export function resolveConfig<S extends OptionShape>(plugin: Plugin<S>, envVars: NodeJS.ProcessEnv): Resolved<S> {
+  const env = readEnv(envVars);
+  const entries = parseOptions(env.pluginOptions ?? '');
+  const { values, warnings } = validateOptions(entries, {
+    shape: plugin.options ?? ({} as S),
+    ...(plugin.aliases === undefined ? {} : { aliases: plugin.aliases }),
+    ...(plugin.tolerated === undefined ? {} : { tolerated: plugin.tolerated }),
+  });
+  const options = values as PluginOptions<S>;
+  const mode: Mode = options.server ? 'server' : 'client';
+  if (mode === 'client') {
+    const any = env.remoteHosts.find(isUnspecified);
+    if (any !== undefined) {
+      throw new PluginError(
+        ErrorCode.MODE_MISMATCH,
+        `SS_REMOTE_HOST is ${JSON.stringify(any)}, an address to listen on, so this is the server side; add "server" to the plugin options (SS_PLUGIN_OPTIONS=${JSON.stringify(env.pluginOptions ?? '')})`,
+      );
+    }
+  }
+  if (mode === 'server' && options.workers > 1 && env.remoteHosts.length === 0) {
+    throw new OptionsError(ErrorCode.OPTION_INVALID, 'workers', 'a listening address', undefined);
+  }
+  plugin.check?.(options, mode);
+  return { env, mode, options, warnings };
+}
+
+/**
+ * Runs a plugin in this process: reads the environment, validates options, listens, and relays
+ * every connection through the plugin's session. Resolves once listening. Throws a PluginError
+ * (EnvError, OptionsError, ListenError...) when it cannot start.
+ */
+export async function runPlugin<S extends OptionShape>(
+  plugin: Plugin<S>,
+  { env: envVars = process.env, logSink, listenPort: portOverride }: RunPluginOptions = {},
+): Promise<PluginHandle<PluginOptions<S>>> {
+  const { env, mode, options, warnings } = resolveConfig(plugin, envVars);
+  const level = options['log-level'] ?? parseLogLevel(envVars['SIP003_LOG_LEVEL']) ?? 'info';
+  const log = createLogger({ name: plugin.name, level, ...(logSink === undefined ? {} : { sink: logSink }) });
+  for (const warning of warnings) log.warn(warning);
+
+  const listenHosts = mode === 'client' ? env.localHosts : env.remoteHosts;
+  const listenPort = portOverride ?? (mode === 'client' ? env.localPort : env.remotePort);
+  const upstream: readonly Endpoint[] =
+    mode === 'client'
+      ? env.remoteHosts.map((host) => ({ host, port: env.remotePort }))
+      : [{ host: env.localHosts[0] ?? '127.0.0.1', port: env.localPort }];
+  // ss-libev gives a client several servers as `a|b`; like simple-obfs, pick one per connection.
+  const pickTarget = (): Endpoint =>
+    upstream.length === 1 ? (upstream[0] as Endpoint) : (upstream[Math.floor(Math.random() * upstream.length)] as Endpoint);
+
+  const stats: PluginStats = { accepted: 0, active: 0, failed: 0, dropped: 0, bytesIn: 0, bytesOut: 0 };
+  const connectTimeout = options['connect-timeout'] * 1000;
+  const handshakeTimeout = options['handshake-timeout'] * 1000;
+  const idleTimeout = options['idle-timeout'] * 1000;
+  const factory = plugin.session;
+  const relays = new Set<Promise<unknown>>();
+  let nextId = 0;
+
+  const onConnection = (socket: Socket): void => {
+    const id = ++nextId;
+    stats.accepted++;
+    stats.active++;
+    const controller = new AbortController();
+    const connLog = log.child({ conn: id });
+    let target = pickTarget();
+    let session: Session = {};
+    if (factory !== undefined) {
+      const ctx: SessionContext<PluginOptions<S>> = {
+        id,
+        mode,
+        options,
+        env,
+        peer: { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+        get target() {
+          return target;
+        },
+        log: connLog,
+        signal: controller.signal,
+        redirect(to) {
+          target = to;
+        },
+        respond(data) {
+          if (!socket.destroyed) socket.write(data);
+        },
+      };
+      try {
+        session = factory(ctx);
+      } catch (error) {
+        connLog.error(`session failed to start: ${(error as Error).message}`);
+        stats.active--;
+        stats.failed++;
+        socket.destroy();
+        return;
+      }
+    }
+    const done = relay({
+      accepted: socket,
+      inbound: mode === 'client' ? session.encode : session.decode,
+      outbound: mode === 'client' ? session.decode : session.encode,
+      target: () => target,
+      dial: (to, signal) => dial(to, { timeout: connectTimeout, signal }),
+      handshakeTimeout,
+      idleTimeout,
+      log: connLog,
+      controller,
+    }).then(({ error, bytesIn, bytesOut }) => {
+      stats.active--;
+      stats.bytesIn += bytesIn;
+      stats.bytesOut += bytesOut;
+      if (error === undefined || isOrdinaryClose(error)) {
+        if (log.debugEnabled) connLog.debug('closed', { in: bytesIn, out: bytesOut, reason: error === undefined ? undefined : errnoCode(error) });
+      } else {
+        stats.failed++;
+        connLog.warn(`connection failed: ${error.message}`, { code: errnoCode(error), in: bytesIn, out: bytesOut });
+      }
+    });
+    relays.add(done);
+    void done.finally(() => relays.delete(done));
+  };
+
+  let listener: Listener;
+  try {
+    listener = await listen(
+      {
+        hosts: listenHosts,
+        port: listenPort,
+        maxConnections: options['max-connections'],
+        onDrop: () => {
+          stats.dropped++;
+          log.warn(`max-connections (${options['max-connections']}) reached; connection refused`);
+        },
+      },
+      onConnection,
+    );
+  } catch (error) {
+    if (mode === 'client' && errnoCode((error as Error).cause) === 'EADDRINUSE') {
+      (error as Error).message +=
+        `; something already listens there: if this is the server side (ss-server), add "server" to the plugin options`;
+    }
+    throw error;
+  }
+  log.info(
+    `listening on ${listener.addresses.map(formatEndpoint).join(', ')}, forwarding to ${upstream.map(formatEndpoint).join(' | ')}`,
+    { mode, version: plugin.version },
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = (drainMs = options['drain-timeout'] * 1000): Promise<void> => {
+    closing ??= (async () => {
+      await listener.stopAccepting();
+      if (listener.connections.size > 0 && drainMs > 0) {
+        log.info(`draining ${listener.connections.size} connection(s) for up to ${drainMs / 1000} s`);
+        const deadline = AbortSignal.timeout(drainMs);
+        while (listener.connections.size > 0 && !deadline.aborted) {
+          const any = Promise.race([...relays]);
+          await Promise.race([any, once(deadline, 'abort')]);
+        }
+      }
+      await listener.close();
+      await Promise.all([...relays]);
+    })();
+    return closing;
+  };
+
+  return {
+    mode,
+    options,
+    env,
+    addresses: listener.addresses,
+    stats,
+    log,
+    close,
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * @packageDocumentation
+ * Test kit for plugin authors, independent of any test runner: start a plugin pair in-process on
+ * real loopback sockets, loopback servers, and the codec conformance check.
+ */
+export { startPluginPair } from './pair.ts';
+export type { PluginPair, PluginPairOptions } from './pair.ts';
+export { checkCodecRoundTrip } from './conformance.ts';
+export type { ConformanceOptions, ConformanceReport } from './conformance.ts';
+export {
+  startEchoServer,
+  startReplyAfterFinServer,
+  collect,
+  connectTo,
+  sha256,
+  seededBytes,
+  writeChunked,
+} from './servers.ts';
+export type { TestServer } from './servers.ts';

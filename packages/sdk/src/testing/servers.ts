@@ -1,0 +1,141 @@
+import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { createHash } from 'node:crypto';
+
+/** A loopback server started by the test kit. */
+export interface TestServer {
+  readonly host: string;
+  readonly port: number;
+  /** Connections accepted so far. */
+  readonly accepted: number;
+  /** Bytes each accepted connection received, in accept order (sink and echo servers). */
+  readonly received: Buffer[][];
+  close(): Promise<void>;
+}
+
+async function start(server: Server, host: string): Promise<{ port: number }> {
+  server.listen(0, host);
+  await once(server, 'listening');
+  return { port: (server.address() as AddressInfo).port };
+}
+
+function track(handler: (socket: Socket, index: number) => void, host: string) {
+  const sockets = new Set<Socket>();
+  const received: Buffer[][] = [];
+  let accepted = 0;
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    received.push([]);
+    handler(socket, accepted++);
+  });
+  return {
+    server,
+    received,
+    async finish(): Promise<TestServer> {
+      const { port } = await start(server, host);
+      return {
+        host,
+        port,
+        get accepted() {
+          return accepted;
+        },
+        received,
+        async close() {
+          for (const s of sockets) s.destroy();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+        },
+      };
+    },
+  };
+}
+
+/** Echoes every byte back and half-closes after the peer does (exact half-close). */
+export async function startEchoServer(host = '127.0.0.1'): Promise<TestServer> {
+  const t = track((socket, index) => {
+    socket.on('data', (chunk: Buffer) => {
+      if (t.received[index]!.length < 64) t.received[index]!.push(chunk);
+    });
+    socket.pipe(socket);
+  }, host);
+  return t.finish();
+}
+
+/**
+ * Answers each connection with `reply(received)` only after the peer's FIN, then closes: the
+ * half-close scenario that simple-obfs breaks (the reply travels after the request direction ended).
+ */
+export async function startReplyAfterFinServer(
+  reply: (request: Buffer) => Buffer,
+  host = '127.0.0.1',
+): Promise<TestServer> {
+  const t = track((socket, index) => {
+    socket.on('data', (chunk: Buffer) => t.received[index]!.push(chunk));
+    socket.on('end', () => {
+      socket.end(reply(Buffer.concat(t.received[index]!)));
+    });
+  }, host);
+  return t.finish();
+}
+
+/** Reads a socket to its end. Rejects on error or after `timeoutMs`. */
+export function collect(socket: Socket, timeoutMs = 30_000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`collect: no end of data within ${timeoutMs} ms (${chunks.length} chunks read)`));
+    }, timeoutMs);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.once('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    socket.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+/** Opens a TCP connection with allowHalfOpen, resolved once connected. */
+export async function connectTo(port: number, host = '127.0.0.1'): Promise<Socket> {
+  const socket = connect({ host, port, allowHalfOpen: true, noDelay: true });
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** sha256 hex of a buffer. */
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Deterministic pseudo-random bytes (xorshift32) so failures reproduce from the seed. */
+export function seededBytes(length: number, seed = 1): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Writes `data` in chunks of the given sizes (cycled), respecting backpressure, then FIN. */
+export async function writeChunked(socket: Socket, data: Buffer, sizes: readonly number[] | ((i: number) => number), end = true): Promise<void> {
+  let offset = 0;
+  let i = 0;
+  while (offset < data.length) {
+    const size = typeof sizes === 'function' ? sizes(i) : (sizes[i % sizes.length] ?? 1);
+    const chunk = data.subarray(offset, offset + Math.max(1, size));
+    offset += chunk.length;
+    i++;
+    if (!socket.write(chunk)) await once(socket, 'drain');
+    // Let small writes become separate TCP segments sometimes, so peers see real splits.
+    if (size < 64 && i % 16 === 0) await new Promise((r) => setImmediate(r));
+  }
+  if (end) socket.end();
+}
