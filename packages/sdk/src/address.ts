@@ -28,9 +28,8 @@ const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0
 /** True for an IPv4/IPv6 literal (brackets allowed around IPv6) or a DNS host name. */
 export function isValidHost(host: string): boolean {
   const bare = unbracket(host);
-  if (isIP(bare) !== 0) return true;
-  if (bare !== host) return false; // brackets around something that is not IPv6
-  return HOSTNAME.test(host);
+  if (bare !== host) return isIP(bare) === 6; // brackets only ever surround IPv6
+  return isIP(host) !== 0 || HOSTNAME.test(host);
 }
 
 /** Parses a decimal port 1..65535; undefined when the text is anything else. */

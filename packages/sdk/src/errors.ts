@@ -38,7 +38,7 @@ export class EnvError extends PluginError {
   constructor(variable: string, expected: string, received: string | undefined) {
     const got = received === undefined ? 'it is not set' : `got ${JSON.stringify(received)}`;
     super(
-      received === undefined ? ErrorCode.ENV_MISSING : ErrorCode.ENV_INVALID,
+      received === undefined || received === '' ? ErrorCode.ENV_MISSING : ErrorCode.ENV_INVALID,
       `${variable} must be ${expected}, ${got}`,
     );
     this.variable = variable;

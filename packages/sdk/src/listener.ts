@@ -164,7 +164,7 @@ export function dial(to: Endpoint, { timeout, signal }: DialOptions): Promise<So
       reject(new PluginError(ErrorCode.DIAL_FAILED, `dial ${formatEndpoint(to)}: ${message}`, { cause }));
     };
     const onError = (error: Error): void => {
-      failWith(`${errnoCode(error) ?? error.message}`, error);
+      failWith(errnoCode(error) ?? error.message, error);
     };
     const onConnect = (): void => {
       cleanup();

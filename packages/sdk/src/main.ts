@@ -12,7 +12,7 @@ const TOLERATED_ARGS: Readonly<Record<string, string>> = {
 };
 
 /** The `--help` text: generated from the plugin's option declarations. */
-export function helpText(plugin: Plugin<OptionShape>): string {
+export function helpText(plugin: Plugin): string {
   return [
     `${plugin.name} ${plugin.version}${plugin.description === undefined ? '' : ` - ${plugin.description}`}`,
     '',
@@ -50,7 +50,7 @@ export async function runMain<S extends OptionShape>(
   let checkOnly = false;
   for (const arg of argv) {
     if (arg === '--help' || arg === '-h') {
-      process.stdout.write(`${helpText(plugin as unknown as Plugin<OptionShape>)}\n`);
+      process.stdout.write(`${helpText(plugin as unknown as Plugin)}\n`);
       return;
     }
     if (arg === '--version' || arg === '-v') {
@@ -90,7 +90,7 @@ export async function runMain<S extends OptionShape>(
     return;
   }
 
-  let handle: PluginHandle<unknown>;
+  let handle: PluginHandle;
   try {
     handle = await runPlugin(plugin, { env: process.env });
   } catch (error) {

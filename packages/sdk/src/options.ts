@@ -53,7 +53,7 @@ export function parseOptions(text: string): OptionEntry[] {
           `SS_PLUGIN_OPTIONS: dangling "\\" at position ${i + 1} in ${JSON.stringify(text)} (escape it as "\\\\")`,
         );
       }
-      const escaped = text.slice(start, i) + text[i + 1];
+      const escaped = text.slice(start, i) + text.charAt(i + 1);
       if (value === null) key += escaped;
       else value += escaped;
       i += 2;

@@ -46,7 +46,8 @@ export interface Plugin<S extends OptionShape = OptionShape> extends PluginDefin
 }
 
 /** Declares a plugin. A typed identity: it checks the definition and fills in the version. */
-export function definePlugin<const S extends OptionShape = Record<never, never>>(
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- a plugin with no options of its own
+export function definePlugin<const S extends OptionShape = {}>(
   definition: PluginDefinition<S>,
 ): Plugin<S> {
   if (typeof definition.name !== 'string' || definition.name === '') {
@@ -152,7 +153,7 @@ export async function runPlugin<S extends OptionShape>(
       : [{ host: env.localHosts[0] ?? '127.0.0.1', port: env.localPort }];
   // ss-libev gives a client several servers as `a|b`; like simple-obfs, pick one per connection.
   const pickTarget = (): Endpoint =>
-    upstream.length === 1 ? (upstream[0] as Endpoint) : (upstream[Math.floor(Math.random() * upstream.length)] as Endpoint);
+    upstream.length === 1 ? (upstream[0]!) : (upstream[Math.floor(Math.random() * upstream.length)]!);
 
   const stats: PluginStats = { accepted: 0, active: 0, failed: 0, dropped: 0, bytesIn: 0, bytesOut: 0 };
   const connectTimeout = options['connect-timeout'] * 1000;

@@ -150,7 +150,7 @@ export function relay(options: RelayOptions): Promise<RelayOutcome> {
         // Give an inbound codec the chance to route the stalled connection (e.g. to failover).
         if (inbound !== undefined && 'expire' in inbound) {
           try {
-            if ((inbound as CodecTransform).expire()) return;
+            if ((inbound).expire()) return;
           } catch (error) {
             fail(error);
             return;

@@ -55,7 +55,7 @@ export const option = {
   flag(): OptionSchema<boolean> {
     return parsed('a bare flag or one of true, false, 1, 0, yes, no, on, off', (v) =>
       v === true ? true : TRUE.has(v.toLowerCase()) ? true : FALSE.has(v.toLowerCase()) ? false : undefined,
-    ).default(false) as never;
+    ).default(false);
   },
   /** Text. `nonEmpty` refuses `key=` and a bare flag; `max` caps the length. */
   string<D extends string | undefined = undefined>(
@@ -245,7 +245,10 @@ export function describeOptions(shape: OptionShape): string[] {
     let fallback: unknown;
     const probe = schema.safeParse(undefined);
     if (probe.success) fallback = probe.data;
-    const def = fallback === undefined || fallback === false ? '' : ` (default: ${String(fallback)})`;
+    const def =
+      fallback === undefined || fallback === false
+        ? ''
+        : ` (default: ${typeof fallback === 'object' ? JSON.stringify(fallback) : (fallback as string | number).toString()})`;
     return `  ${key.padEnd(width)}  ${schema.description ?? ''}${def}`;
   });
 }

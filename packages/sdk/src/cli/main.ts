@@ -1,0 +1,57 @@
+import { isPluginError } from '../errors.ts';
+import { runCommand, RUN_USAGE } from './run.ts';
+import { bundleCommand } from './bundle.ts';
+
+const USAGE = `usage: sip003 <command> [arguments]
+
+Commands:
+  run <plugin> [...]          run a client/server plugin pair as ss-libev would and move bytes through it
+  bundle <entry.ts> -o <file> bundle a plugin into one file (--standalone: one executable, no Node needed)
+  help                        this text
+
+Run "sip003 <command> --help" for a command's options.
+`;
+
+export interface CliIO {
+  stdout(line: string): void;
+  stderr(line: string): void;
+}
+
+const defaultIO: CliIO = {
+  stdout: (line) => process.stdout.write(`${line}\n`),
+  stderr: (line) => process.stderr.write(`${line}\n`),
+};
+
+/**
+ * The `sip003` command. Returns the exit code: 0 success, 1 the job failed (e.g. bytes did not
+ * arrive intact), 64 bad usage, 70 internal error.
+ */
+export async function main(argv: readonly string[], io: CliIO = defaultIO): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await runCommand(rest, io);
+      case 'bundle':
+        return await bundleCommand(rest, io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout(USAGE);
+        return command === undefined ? 64 : 0;
+      default:
+        io.stderr(`sip003: unknown command ${JSON.stringify(command)}; expected run or bundle`);
+        return 64;
+    }
+  } catch (error) {
+    if (isPluginError(error)) {
+      io.stderr(error.message);
+      return error.code === 'SIP003_USAGE' ? 64 : 1;
+    }
+    io.stderr(`sip003: internal error: ${(error as Error).stack ?? String(error)}`);
+    return 70;
+  }
+}
+
+export { RUN_USAGE };
