@@ -1,5 +1,4 @@
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
-import { once } from 'node:events';
 import { ErrorCode, ListenError, PluginError, errnoCode } from './errors.ts';
 import { formatEndpoint, type Endpoint } from './address.ts';
 
@@ -24,7 +23,7 @@ export interface Listener {
   readonly connections: ReadonlySet<Socket>;
   /** Stops accepting. Open connections are left alone (see `destroyAll`). Idempotent. */
   stopAccepting(): Promise<void>;
-  /** Destroys every open connection. */
+  /** Resets and destroys every open connection. */
   destroyAll(): void;
   /** Stops accepting, destroys open connections, resolves when all have closed. Idempotent. */
   close(): Promise<void>;
@@ -73,7 +72,8 @@ export async function listen(options: ListenOptions, onConnection: ConnectionHan
   const accept = (socket: Socket): void => {
     if (connections.size >= max) {
       options.onDrop?.();
-      socket.destroy();
+      socket.on('error', () => undefined);
+      socket.resetAndDestroy();
       return;
     }
     // Every socket gets an error listener the moment it exists; the relay adds its own.
@@ -97,21 +97,26 @@ export async function listen(options: ListenOptions, onConnection: ConnectionHan
     throw error;
   }
 
-  let stopping: Promise<void> | undefined;
+  // net.Server#close() stops accepting at once but calls back only when every connection has
+  // closed, so "stopped accepting" and "all closed" are two different promises.
+  let allClosed: Promise<void> | undefined;
   const stopAccepting = (): Promise<void> => {
-    stopping ??= Promise.all(
+    allClosed ??= Promise.all(
       servers.map(
         (server) =>
           new Promise<void>((resolve) => {
-            // close() only reports "not running", which is fine here.
+            // The callback's only possible error is "not running", which is fine here.
             server.close(() => resolve());
           }),
       ),
     ).then(() => undefined);
-    return stopping;
+    return Promise.resolve();
   };
+  // A cut connection is reset, so the peer cannot take it for a clean end of data.
   const destroyAll = (): void => {
-    for (const socket of connections) socket.destroy();
+    for (const socket of connections) {
+      if (!socket.destroyed) socket.resetAndDestroy();
+    }
   };
   return {
     addresses,
@@ -119,10 +124,9 @@ export async function listen(options: ListenOptions, onConnection: ConnectionHan
     stopAccepting,
     destroyAll,
     async close() {
-      const stopped = stopAccepting();
-      const closing = [...connections].map((s) => (s.closed ? undefined : once(s, 'close')));
+      await stopAccepting();
       destroyAll();
-      await Promise.all([stopped, ...closing]);
+      await allClosed;
     },
   };
 }
