@@ -7,7 +7,15 @@ import { parseArgs, parseSize } from './args.ts';
 import { parseEndpoint, formatEndpoint, type Endpoint } from '../address.ts';
 import { parseOptions } from '../options.ts';
 import { ErrorCode, PluginError } from '../errors.ts';
-import { startEchoServer, collect, connectTo, seededBytes, sha256, writeChunked, type TestServer } from '../testing/servers.ts';
+import {
+  startEchoServer,
+  collect,
+  connectTo,
+  seededBytes,
+  sha256,
+  writeChunked,
+  type TestServer,
+} from '../testing/servers.ts';
 
 export const RUN_USAGE = `usage: sip003 run <plugin> [options]
 
@@ -37,7 +45,12 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function launch(path: string, env: NodeJS.ProcessEnv, label: string, io: { stderr(line: string): void }): ChildProcess {
+function launch(
+  path: string,
+  env: NodeJS.ProcessEnv,
+  label: string,
+  io: { stderr(line: string): void },
+): ChildProcess {
   const script = /\.(c|m)?js$/.test(path);
   const child = spawn(script ? process.execPath : path, script ? [path] : [], {
     env,
@@ -56,11 +69,19 @@ function launch(path: string, env: NodeJS.ProcessEnv, label: string, io: { stder
 }
 
 /** Waits until something accepts on the port (bounded), or the child exits. */
-async function waitListening(port: number, child: ChildProcess, label: string, timeoutMs = 10_000): Promise<void> {
+async function waitListening(
+  port: number,
+  child: ChildProcess,
+  label: string,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; attempt < 400 && Date.now() < deadline; attempt++) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new PluginError(ErrorCode.LISTEN_FAILED, `${label} exited (${child.exitCode ?? child.signalCode}) before listening on port ${port}`);
+      throw new PluginError(
+        ErrorCode.LISTEN_FAILED,
+        `${label} exited (${child.exitCode ?? child.signalCode}) before listening on port ${port}`,
+      );
     }
     try {
       const probe = await connectTo(port);
@@ -70,11 +91,15 @@ async function waitListening(port: number, child: ChildProcess, label: string, t
       await new Promise((r) => setTimeout(r, 25));
     }
   }
-  throw new PluginError(ErrorCode.LISTEN_FAILED, `${label} is not listening on port ${port} after ${timeoutMs} ms`);
+  throw new PluginError(
+    ErrorCode.LISTEN_FAILED,
+    `${label} is not listening on port ${port} after ${timeoutMs} ms`,
+  );
 }
 
 async function stop(child: ChildProcess): Promise<number | string> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode ?? '?';
+  if (child.exitCode !== null || child.signalCode !== null)
+    return child.exitCode ?? child.signalCode ?? '?';
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
@@ -98,36 +123,85 @@ function join(...parts: string[]): string {
 }
 
 /** `sip003 run`: returns the exit code. */
-export async function runCommand(argv: readonly string[], io: { stdout(line: string): void; stderr(line: string): void }): Promise<number> {
-  const args = parseArgs(argv, { values: ['--options', '--client-options', '--server-options', '--server-plugin', '--client-plugin', '--target', '--bytes'], flags: ['--serve', '--no-server-flag', '--help'] }, 'sip003 run');
+export async function runCommand(
+  argv: readonly string[],
+  io: { stdout(line: string): void; stderr(line: string): void },
+): Promise<number> {
+  const args = parseArgs(
+    argv,
+    {
+      values: [
+        '--options',
+        '--client-options',
+        '--server-options',
+        '--server-plugin',
+        '--client-plugin',
+        '--target',
+        '--bytes',
+      ],
+      flags: ['--serve', '--no-server-flag', '--help'],
+    },
+    'sip003 run',
+  );
   if (args.flags.has('--help')) {
     io.stdout(RUN_USAGE);
     return 0;
   }
   const plugin = args.positionals[0];
-  if (plugin === undefined && !(args.values.has('--client-plugin') && args.values.has('--server-plugin'))) {
-    throw new PluginError(ErrorCode.USAGE, 'sip003 run: expected a plugin executable, got nothing (see sip003 run --help)');
+  if (
+    plugin === undefined &&
+    !(args.values.has('--client-plugin') && args.values.has('--server-plugin'))
+  ) {
+    throw new PluginError(
+      ErrorCode.USAGE,
+      'sip003 run: expected a plugin executable, got nothing (see sip003 run --help)',
+    );
   }
-  if (args.positionals.length > 1) throw new PluginError(ErrorCode.USAGE, `sip003 run: expected one plugin, got ${args.positionals.length}: ${args.positionals.join(' ')}`);
+  if (args.positionals.length > 1)
+    throw new PluginError(
+      ErrorCode.USAGE,
+      `sip003 run: expected one plugin, got ${args.positionals.length}: ${args.positionals.join(' ')}`,
+    );
   const clientPath = resolve(args.values.get('--client-plugin') ?? plugin ?? '');
   const serverPath = resolve(args.values.get('--server-plugin') ?? plugin ?? '');
-  for (const [flag, path] of [['client plugin', clientPath], ['server plugin', serverPath]] as const) {
+  for (const [flag, path] of [
+    ['client plugin', clientPath],
+    ['server plugin', serverPath],
+  ] as const) {
     const bare = args.values.get(flag === 'client plugin' ? '--client-plugin' : '--server-plugin');
     if (!existsSync(path) && (bare === undefined || bare.includes('/'))) {
-      throw new PluginError(ErrorCode.USAGE, `sip003 run: ${flag}: no such file ${JSON.stringify(path)} (did you run pnpm build?)`);
+      throw new PluginError(
+        ErrorCode.USAGE,
+        `sip003 run: ${flag}: no such file ${JSON.stringify(path)} (did you run pnpm build?)`,
+      );
     }
   }
   const common = checkOptions(args.values.get('--options'), '--options');
-  const clientOpts = join(common, checkOptions(args.values.get('--client-options'), '--client-options'));
-  const serverOpts = join(args.flags.has('--no-server-flag') ? '' : 'server', common, checkOptions(args.values.get('--server-options'), '--server-options'));
+  const clientOpts = join(
+    common,
+    checkOptions(args.values.get('--client-options'), '--client-options'),
+  );
+  const serverOpts = join(
+    args.flags.has('--no-server-flag') ? '' : 'server',
+    common,
+    checkOptions(args.values.get('--server-options'), '--server-options'),
+  );
   const bytesText = args.values.get('--bytes') ?? '16MiB';
   const bytes = parseSize(bytesText);
-  if (bytes === undefined) throw new PluginError(ErrorCode.USAGE, `sip003 run: --bytes: expected a size such as 65536, 64KiB or 16MiB, got ${JSON.stringify(bytesText)}`);
+  if (bytes === undefined)
+    throw new PluginError(
+      ErrorCode.USAGE,
+      `sip003 run: --bytes: expected a size such as 65536, 64KiB or 16MiB, got ${JSON.stringify(bytesText)}`,
+    );
   let target: Endpoint | undefined;
   const targetText = args.values.get('--target');
   if (targetText !== undefined) {
     target = parseEndpoint(targetText);
-    if (target === undefined) throw new PluginError(ErrorCode.USAGE, `sip003 run: --target: expected host:port, got ${JSON.stringify(targetText)}`);
+    if (target === undefined)
+      throw new PluginError(
+        ErrorCode.USAGE,
+        `sip003 run: --target: expected host:port, got ${JSON.stringify(targetText)}`,
+      );
   }
 
   let echo: TestServer | undefined;
@@ -140,18 +214,51 @@ export async function runCommand(argv: readonly string[], io: { stdout(line: str
     const serverPort = await freePort();
     const clientPort = await freePort();
     const base = { ...process.env };
-    const server = launch(serverPath, { ...base, SS_REMOTE_HOST: '127.0.0.1', SS_REMOTE_PORT: String(serverPort), SS_LOCAL_HOST: target.host, SS_LOCAL_PORT: String(target.port), SS_PLUGIN_OPTIONS: serverOpts }, 'server', io);
+    const server = launch(
+      serverPath,
+      {
+        ...base,
+        SS_REMOTE_HOST: '127.0.0.1',
+        SS_REMOTE_PORT: String(serverPort),
+        SS_LOCAL_HOST: target.host,
+        SS_LOCAL_PORT: String(target.port),
+        SS_PLUGIN_OPTIONS: serverOpts,
+      },
+      'server',
+      io,
+    );
     children.push(server);
     await waitListening(serverPort, server, 'server plugin');
-    const client = launch(clientPath, { ...base, SS_REMOTE_HOST: '127.0.0.1', SS_REMOTE_PORT: String(serverPort), SS_LOCAL_HOST: '127.0.0.1', SS_LOCAL_PORT: String(clientPort), SS_PLUGIN_OPTIONS: clientOpts }, 'client', io);
+    const client = launch(
+      clientPath,
+      {
+        ...base,
+        SS_REMOTE_HOST: '127.0.0.1',
+        SS_REMOTE_PORT: String(serverPort),
+        SS_LOCAL_HOST: '127.0.0.1',
+        SS_LOCAL_PORT: String(clientPort),
+        SS_PLUGIN_OPTIONS: clientOpts,
+      },
+      'client',
+      io,
+    );
     children.push(client);
     await waitListening(clientPort, client, 'client plugin');
-    io.stdout(`client plugin listens on 127.0.0.1:${clientPort} -> server plugin on 127.0.0.1:${serverPort} -> ${echo === undefined ? '' : 'echo server '}${formatEndpoint(target)}`);
-    io.stdout(`  client options: ${JSON.stringify(clientOpts)}, server options: ${JSON.stringify(serverOpts)}`);
+    io.stdout(
+      `client plugin listens on 127.0.0.1:${clientPort} -> server plugin on 127.0.0.1:${serverPort} -> ${echo === undefined ? '' : 'echo server '}${formatEndpoint(target)}`,
+    );
+    io.stdout(
+      `  client options: ${JSON.stringify(clientOpts)}, server options: ${JSON.stringify(serverOpts)}`,
+    );
 
     if (args.flags.has('--serve') || echo === undefined) {
       io.stdout('serving; press Ctrl-C to stop');
-      await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM'), once(client, 'exit'), once(server, 'exit')]);
+      await Promise.race([
+        once(process, 'SIGINT'),
+        once(process, 'SIGTERM'),
+        once(client, 'exit'),
+        once(server, 'exit'),
+      ]);
       return 0;
     }
     const data = seededBytes(bytes, Date.now() & 0xffff);
@@ -164,9 +271,13 @@ export async function runCommand(argv: readonly string[], io: { stdout(line: str
     const ok = got.equals(data);
     const mbps = ((bytes * 2) / 1e6 / (ms / 1000)).toFixed(1);
     if (ok) {
-      io.stdout(`OK: ${bytes} bytes went through the plugin pair to the echo server and back intact (sha256 ${sha256(got).slice(0, 16)}…, ${ms.toFixed(0)} ms, ${mbps} MB/s both ways)`);
+      io.stdout(
+        `OK: ${bytes} bytes went through the plugin pair to the echo server and back intact (sha256 ${sha256(got).slice(0, 16)}…, ${ms.toFixed(0)} ms, ${mbps} MB/s both ways)`,
+      );
     } else {
-      io.stderr(`FAILED: sent ${bytes} bytes (sha256 ${sha256(data).slice(0, 16)}…), received ${got.length} (sha256 ${sha256(got).slice(0, 16)}…)`);
+      io.stderr(
+        `FAILED: sent ${bytes} bytes (sha256 ${sha256(data).slice(0, 16)}…), received ${got.length} (sha256 ${sha256(got).slice(0, 16)}…)`,
+      );
     }
     return ok ? 0 : 1;
   } finally {

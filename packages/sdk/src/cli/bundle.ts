@@ -1,0 +1,424 @@
+/**
+ * `sip003 bundle`: one TypeScript plugin entry in, one runnable file out. By default a CommonJS
+ * script with a `#!/usr/bin/env node` line; with `--standalone` a Node single executable that
+ * needs no Node on the box (see sea.ts).
+ */
+import { createHash } from 'node:crypto';
+import {
+  access,
+  chmod,
+  constants,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { build, type BuildFailure, type Message } from 'esbuild';
+import { ErrorCode, PluginError, isPluginError } from '../errors.ts';
+import { buildSingleExecutable } from './sea.ts';
+
+/** Input of {@link bundle}. Relative paths are resolved against the working directory. */
+export interface BundleOptions {
+  /** The plugin's bin entry, usually `src/main.ts`. */
+  entry: string;
+  /** The file to write; missing directories are created. */
+  outfile: string;
+  /** Embed the script in a copy of a node binary (Node SEA) instead of writing a script. */
+  standalone?: boolean;
+  /** The node binary to embed with `standalone`. Default: the running node. */
+  node?: string;
+  minify?: boolean;
+  /** The version to stamp. Default: `version` of the nearest package.json above the entry. */
+  version?: string;
+}
+
+/** What {@link bundle} wrote. */
+export interface BundleResult {
+  /** Absolute path of the written file. */
+  outfile: string;
+  bytes: number;
+  /** Hex SHA-256 of the file, also written to `<outfile>.sha256`. */
+  sha256: string;
+  /** Wall time of the whole build. */
+  ms: number;
+  /** The stamped version. */
+  version: string;
+  /** esbuild warnings, one line each (`file:line:col: text`). */
+  warnings: string[];
+}
+
+/** The stamped version when no package.json above the entry has one (the SDK's own fallback). */
+const UNVERSIONED = '0.0.0-dev';
+const SHEBANG = '#!/usr/bin/env node\n';
+
+function usageError(message: string): PluginError {
+  return new PluginError(ErrorCode.USAGE, message);
+}
+
+function bundleError(message: string, cause?: unknown): PluginError {
+  return new PluginError(
+    ErrorCode.BUNDLE_FAILED,
+    message,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function formatMessage(message: Message): string {
+  const where = message.location;
+  const at = where === null ? '' : `${where.file}:${String(where.line)}:${String(where.column)}: `;
+  return `${at}${message.text}`;
+}
+
+function isBuildFailure(error: unknown): error is BuildFailure {
+  return error instanceof Error && Array.isArray((error as Partial<BuildFailure>).errors);
+}
+
+/** `version` of the nearest package.json above `from` that has one. */
+async function findVersion(from: string): Promise<string | undefined> {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    let text: string | undefined;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      text = undefined;
+    }
+    if (text !== undefined) {
+      let version: unknown;
+      try {
+        version = (JSON.parse(text) as { version?: unknown }).version;
+      } catch (error) {
+        throw bundleError(`cannot parse ${file}: ${reason(error)}`, error);
+      }
+      if (typeof version === 'string' && version !== '') return version;
+    }
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+/**
+ * The package.json whose `"type"` decides how node loads `file` (the nearest one above it; none
+ * inside node_modules counts past the node_modules directory).
+ */
+async function packageScope(file: string): Promise<{ file: string; type: unknown } | undefined> {
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    if (path.basename(dir) === 'node_modules') return undefined;
+    const candidate = path.join(dir, 'package.json');
+    let text: string | undefined;
+    try {
+      text = await readFile(candidate, 'utf8');
+    } catch {
+      text = undefined;
+    }
+    if (text !== undefined) {
+      try {
+        return { file: candidate, type: (JSON.parse(text) as { type?: unknown }).type };
+      } catch {
+        return { file: candidate, type: undefined };
+      }
+    }
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+/**
+ * The script is CommonJS, so node must load `outfile` as CommonJS. `.cjs` always works. A `.js` or
+ * extensionless file inside a `"type": "module"` package would load as an ES module (node 20), so
+ * then the output folder gets its own `{"type":"commonjs"}` package.json, which keeps the usual
+ * `dist/<plugin>` name working in place and anywhere it is copied to. Returns that file's path,
+ * or undefined when none is needed.
+ */
+async function commonJsScope(outfile: string): Promise<string | undefined> {
+  const quoted = JSON.stringify(outfile);
+  const extension = path.extname(outfile);
+  if (extension === '.cjs') return undefined;
+  const absolute = path.resolve(outfile);
+  const scope = await packageScope(absolute);
+  if (scope?.type !== 'module') return undefined;
+  const own = path.join(path.dirname(absolute), 'package.json');
+  if (scope.file === own) {
+    throw usageError(
+      `-o ${quoted}: node would load it as an ES module ("type": "module" in ${scope.file}) but the bundle is CommonJS; name it ${path.basename(outfile, extension)}.cjs, write it to another folder, or use --standalone`,
+    );
+  }
+  return own;
+}
+
+/** Usage checks, before any work. Messages quote the paths as the caller spelled them. */
+async function checkInputs(options: BundleOptions): Promise<void> {
+  const { entry, outfile, node, version } = options;
+  if (options.standalone !== true && path.extname(outfile) === '.mjs') {
+    throw usageError(
+      `-o ${JSON.stringify(outfile)}: .mjs is loaded as an ES module but the bundle is CommonJS; name it ${path.basename(outfile, '.mjs')}.cjs`,
+    );
+  }
+  let entryStat;
+  try {
+    entryStat = await stat(entry);
+  } catch {
+    throw usageError(`entry ${JSON.stringify(entry)} not found`);
+  }
+  if (!entryStat.isFile()) throw usageError(`entry ${JSON.stringify(entry)} is not a file`);
+  if (path.resolve(entry) === path.resolve(outfile)) {
+    throw usageError(`-o ${JSON.stringify(outfile)} would overwrite the entry`);
+  }
+  if (version === '') throw usageError('--version-stamp must not be empty');
+  if (node !== undefined) {
+    let executable: boolean;
+    try {
+      await access(node, constants.X_OK);
+      executable = (await stat(node)).isFile();
+    } catch {
+      executable = false;
+    }
+    if (!executable) throw usageError(`--node ${JSON.stringify(node)} is not an executable file`);
+  }
+}
+
+/** esbuild: the entry and all its dependencies as one CommonJS script for node 20. */
+async function compile(options: {
+  entry: string;
+  outfile: string;
+  version: string;
+  minify: boolean;
+  warnings: string[];
+}): Promise<string> {
+  try {
+    const result = await build({
+      entryPoints: [options.entry],
+      outfile: options.outfile,
+      write: false,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      // CommonJS because a Node 20 SEA embeds only a CommonJS script; one output serves both.
+      format: 'cjs',
+      conditions: ['@sip003/source'],
+      define: { __SIP003_PLUGIN_VERSION__: JSON.stringify(options.version) },
+      minify: options.minify,
+      keepNames: options.minify,
+      sourcemap: false,
+      legalComments: 'none',
+      logLevel: 'silent',
+    });
+    options.warnings.push(...result.warnings.map(formatMessage));
+    const output = result.outputFiles[0];
+    if (output === undefined) throw bundleError('esbuild produced no output');
+    // An entry that starts with its own hashbang keeps it in the output; we place ours.
+    return output.text.replace(/^#![^\n]*\n/, '');
+  } catch (error) {
+    if (!isBuildFailure(error)) throw error;
+    const first = error.errors[0];
+    const more = error.errors.length > 1 ? ` (and ${String(error.errors.length - 1)} more)` : '';
+    throw bundleError(
+      first === undefined ? error.message : `${formatMessage(first)}${more}`,
+      error,
+    );
+  }
+}
+
+async function sha256File(file: string): Promise<{ bytes: number; sha256: string }> {
+  const contents = await readFile(file);
+  return { bytes: contents.length, sha256: createHash('sha256').update(contents).digest('hex') };
+}
+
+/**
+ * Bundles a plugin entry into one file, stamps its version, writes `<outfile>.sha256`
+ * (`sha256sum` format) and sets mode 0755. Throws a `PluginError` with code `SIP003_USAGE` for
+ * bad input and `SIP003_BUNDLE_FAILED` when a step fails.
+ */
+export async function bundle(options: BundleOptions): Promise<BundleResult> {
+  const started = performance.now();
+  const entry = path.resolve(options.entry);
+  const outfile = path.resolve(options.outfile);
+  const node = options.node === undefined ? undefined : path.resolve(options.node);
+  await checkInputs(options);
+  const version = options.version ?? (await findVersion(path.dirname(entry))) ?? UNVERSIONED;
+  const warnings: string[] = [];
+  const script = await compile({
+    entry,
+    outfile,
+    version,
+    minify: options.minify === true,
+    warnings,
+  });
+  try {
+    await mkdir(path.dirname(outfile), { recursive: true });
+  } catch (error) {
+    throw bundleError(`cannot create ${path.dirname(outfile)}: ${reason(error)}`, error);
+  }
+  if (options.standalone === true) {
+    const workdir = await mkdtemp(path.join(tmpdir(), 'sip003-bundle-'));
+    try {
+      const main = path.join(workdir, 'main.cjs');
+      await writeFile(main, script);
+      await buildSingleExecutable({
+        script: main,
+        node: node ?? process.execPath,
+        outfile,
+        workdir,
+      });
+    } finally {
+      await rm(workdir, { recursive: true, force: true });
+    }
+  } else {
+    const partial = `${outfile}.partial-${String(process.pid)}`;
+    const scopeFile = await commonJsScope(outfile);
+    try {
+      if (scopeFile !== undefined) await writeFile(scopeFile, '{ "type": "commonjs" }\n');
+      await writeFile(partial, SHEBANG + script);
+      await chmod(partial, 0o755);
+      await rename(partial, outfile);
+    } catch (error) {
+      throw bundleError(`cannot write ${outfile}: ${reason(error)}`, error);
+    } finally {
+      await rm(partial, { force: true });
+    }
+  }
+  const { bytes, sha256 } = await sha256File(outfile);
+  try {
+    await writeFile(`${outfile}.sha256`, `${sha256}  ${path.basename(outfile)}\n`);
+  } catch (error) {
+    throw bundleError(`cannot write ${outfile}.sha256: ${reason(error)}`, error);
+  }
+  const ms = Math.round(performance.now() - started);
+  return { outfile, bytes, sha256, ms, version, warnings };
+}
+
+/** `sip003 bundle --help`. */
+export const BUNDLE_USAGE = [
+  'Usage: sip003 bundle <entry.ts> -o <file> [--standalone] [--node <path>] [--minify]',
+  '                     [--version-stamp <v>]',
+  '',
+  'Bundles a plugin entry and all its dependencies into one CommonJS file for node >= 20.',
+  '',
+  '  -o, --outfile <file>   where to write (directories are created); also writes <file>.sha256',
+  '  --standalone           a single executable that needs no node (Node SEA, about 100 MB)',
+  '  --node <path>          the node binary to embed with --standalone (default: this node)',
+  '  --minify               minify the script',
+  '  --version-stamp <v>    the version to stamp (default: the nearest package.json version)',
+  '  -h, --help             show this text',
+  '',
+  'Exit codes: 0 written, 64 usage error, 70 bundle failure.',
+].join('\n');
+
+/** Human size: `512 B`, `12.3 KiB`, `98.9 MiB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${String(bytes)} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+const VALUE_FLAGS: Readonly<Record<string, 'outfile' | 'node' | 'version'>> = {
+  '-o': 'outfile',
+  '--outfile': 'outfile',
+  '--node': 'node',
+  '--version-stamp': 'version',
+};
+const BOOLEAN_FLAGS: Readonly<Record<string, 'standalone' | 'minify'>> = {
+  '--standalone': 'standalone',
+  '--minify': 'minify',
+};
+
+type Parsed = { help: true } | { help: false; options: BundleOptions };
+
+/** Parses the argv after `bundle`. Throws a `SIP003_USAGE` error naming the bad flag. */
+export function parseBundleArgs(argv: readonly string[]): Parsed {
+  const values: { outfile?: string; node?: string; version?: string } = {};
+  const flags: { standalone?: boolean; minify?: boolean } = {};
+  const positionals: string[] = [];
+  let onlyPositionals = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (onlyPositionals || !arg.startsWith('-') || arg === '-') {
+      positionals.push(arg);
+      continue;
+    }
+    if (arg === '--') {
+      onlyPositionals = true;
+      continue;
+    }
+    if (arg === '-h' || arg === '--help') return { help: true };
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    const valueKey = VALUE_FLAGS[name];
+    const booleanKey = BOOLEAN_FLAGS[name];
+    if (valueKey !== undefined) {
+      const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+      // `-o --minify` is a forgotten value, not a file named "--minify".
+      if (value === undefined || value === '' || (eq === -1 && value.startsWith('-'))) {
+        throw usageError(`${name} needs a value`);
+      }
+      values[valueKey] = value;
+    } else if (booleanKey !== undefined) {
+      if (eq !== -1) throw usageError(`${name} takes no value, got ${JSON.stringify(arg)}`);
+      flags[booleanKey] = true;
+    } else {
+      throw usageError(`unknown flag ${JSON.stringify(name)} (see sip003 bundle --help)`);
+    }
+  }
+  const [entry, extra] = positionals;
+  if (entry === undefined) throw usageError('missing <entry> (see sip003 bundle --help)');
+  if (extra !== undefined) {
+    throw usageError(`unexpected argument ${JSON.stringify(extra)}: one entry per bundle`);
+  }
+  if (values.outfile === undefined) throw usageError('missing -o <file>');
+  if (values.node !== undefined && flags.standalone !== true) {
+    throw usageError('--node only applies with --standalone');
+  }
+  const options: BundleOptions = { entry, outfile: values.outfile };
+  if (flags.standalone === true) options.standalone = true;
+  if (flags.minify === true) options.minify = true;
+  if (values.node !== undefined) options.node = values.node;
+  if (values.version !== undefined) options.version = values.version;
+  return { help: false, options };
+}
+
+function displayPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative)
+    ? relative
+    : file;
+}
+
+/** One line, whatever the error carried. */
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/**
+ * `sip003 bundle <entry> -o <file> ...` with the argv after `bundle`. Returns the exit code:
+ * 0 written, 64 usage error, 70 bundle failure. Every error is one stderr line.
+ */
+export async function bundleCommand(
+  argv: string[],
+  io: { stdout(line: string): void; stderr(line: string): void },
+): Promise<number> {
+  try {
+    const parsed = parseBundleArgs(argv);
+    if (parsed.help) {
+      io.stdout(BUNDLE_USAGE);
+      return 0;
+    }
+    const result = await bundle(parsed.options);
+    for (const warning of result.warnings) io.stderr(`sip003 bundle: warning: ${oneLine(warning)}`);
+    io.stdout(
+      `wrote ${displayPath(result.outfile)} (${formatBytes(result.bytes)}, sha256 ${result.sha256}, ${String(result.ms)} ms)`,
+    );
+    return 0;
+  } catch (error) {
+    const usage = isPluginError(error) && error.code === ErrorCode.USAGE;
+    io.stderr(`sip003 bundle: ${oneLine(reason(error))}`);
+    return usage ? 64 : 70;
+  }
+}

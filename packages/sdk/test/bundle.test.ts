@@ -1,0 +1,340 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import {
+  bundle,
+  bundleCommand,
+  formatBytes,
+  parseBundleArgs,
+  type BundleOptions,
+} from '../src/cli/bundle.ts';
+
+const fixtures = path.join(import.meta.dirname, 'fixtures');
+const hello = path.join(fixtures, 'bundle-hello.ts');
+const broken = path.join(fixtures, 'bundle-broken.ts');
+const sdkPackageJson = path.join(import.meta.dirname, '..', 'package.json');
+const sdkVersion = (
+  JSON.parse(await readFile(sdkPackageJson, 'utf8')) as {
+    version: string;
+  }
+).version;
+
+/** The io of bundleCommand, recorded. */
+function capture() {
+  const out = { stdout: [] as string[], stderr: [] as string[] };
+  const io = {
+    stdout: (line: string) => out.stdout.push(line),
+    stderr: (line: string) => out.stderr.push(line),
+  };
+  return { out, io };
+}
+
+/** A fresh temp dir, removed when the test ends. */
+async function scratch(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sip003-bundle-test-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runFile(file: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+  return new Promise<Ran>((resolve) => {
+    execFile(file, args, { env, timeout: 20_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function sha256Of(file: string): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
+}
+
+/**
+ * Points os.tmpdir() (which reads TMPDIR on every call) at a private dir for this test and
+ * returns it, so the test can see exactly which temp dirs bundle() leaves behind.
+ */
+async function privateTmp(): Promise<string> {
+  const dir = await scratch();
+  const saved = process.env['TMPDIR'];
+  process.env['TMPDIR'] = dir;
+  onTestFinished(() => {
+    if (saved === undefined) delete process.env['TMPDIR'];
+    else process.env['TMPDIR'] = saved;
+  });
+  return dir;
+}
+
+describe('bundleCommand usage errors', () => {
+  // Never created: every case must fail before any bundle work.
+  const out = path.join(tmpdir(), `sip003-bundle-usage-${String(process.pid)}`, 'out.js');
+  // Under packages/sdk, whose package.json says "type": "module".
+  const esmScoped = path.join(fixtures, 'bundle-never-written', 'hello.js');
+
+  it.each<[string, string[], string]>([
+    ['no arguments', [], 'missing <entry> (see sip003 bundle --help)'],
+    ['no -o', [hello], 'missing -o <file>'],
+    ['-o without value', [hello, '-o'], '-o needs a value'],
+    ['-o followed by a flag', [hello, '-o', '--minify'], '-o needs a value'],
+    ['empty --outfile=', [hello, '--outfile='], '--outfile needs a value'],
+    [
+      'empty --version-stamp=',
+      [hello, '-o', out, '--version-stamp='],
+      '--version-stamp needs a value',
+    ],
+    [
+      'unknown flag',
+      [hello, '-o', out, '--frobnicate'],
+      'unknown flag "--frobnicate" (see sip003 bundle --help)',
+    ],
+    [
+      'boolean with a value',
+      [hello, '-o', out, '--minify=yes'],
+      '--minify takes no value, got "--minify=yes"',
+    ],
+    [
+      'two entries',
+      [hello, 'other.ts', '-o', out],
+      'unexpected argument "other.ts": one entry per bundle',
+    ],
+    [
+      '--node without --standalone',
+      [hello, '-o', out, '--node', process.execPath],
+      '--node only applies with --standalone',
+    ],
+    ['missing entry', ['nope/main.ts', '-o', out], 'entry "nope/main.ts" not found'],
+    [
+      'entry is a directory',
+      [fixtures, '-o', out],
+      `entry ${JSON.stringify(fixtures)} is not a file`,
+    ],
+    [
+      'outfile is the entry',
+      [hello, '-o', hello],
+      `-o ${JSON.stringify(hello)} would overwrite the entry`,
+    ],
+    [
+      'a name right beside a "type": "module" package.json',
+      [hello, '-o', path.join(path.dirname(sdkPackageJson), 'hello')],
+      `-o ${JSON.stringify(path.join(path.dirname(sdkPackageJson), 'hello'))}: node would load it as an ES module ("type": "module" in ${sdkPackageJson}) but the bundle is CommonJS; name it hello.cjs, write it to another folder, or use --standalone`,
+    ],
+    [
+      'an .mjs name',
+      [hello, '-o', out.replace(/\.js$/, '.mjs')],
+      `-o ${JSON.stringify(out.replace(/\.js$/, '.mjs'))}: .mjs is loaded as an ES module but the bundle is CommonJS; name it out.cjs`,
+    ],
+    [
+      '--node not found',
+      [hello, '-o', out, '--standalone', '--node', '/nonexistent/node'],
+      '--node "/nonexistent/node" is not an executable file',
+    ],
+  ])('%s', async (_name, argv, message) => {
+    const { out: seen, io } = capture();
+    expect(await bundleCommand(argv, io)).toBe(64);
+    expect(seen.stderr).toEqual([`sip003 bundle: ${message}`]);
+    expect(seen.stdout).toEqual([]);
+    expect(existsSync(path.dirname(out))).toBe(false);
+    expect(existsSync(path.dirname(esmScoped))).toBe(false);
+  });
+
+  it('prints usage for --help and -h, even after other arguments', async () => {
+    for (const argv of [['--help'], [hello, '-h', '--frobnicate']]) {
+      const { out: seen, io } = capture();
+      expect(await bundleCommand(argv, io)).toBe(0);
+      expect(seen.stdout).toHaveLength(1);
+      expect(seen.stdout[0]).toMatch(/^Usage: sip003 bundle <entry\.ts> -o <file> /);
+      expect(seen.stderr).toEqual([]);
+    }
+  });
+
+  it('parses every flag, in either spelling', () => {
+    expect(
+      parseBundleArgs([
+        '--standalone',
+        'src/main.ts',
+        '--outfile=dist/x',
+        '--node',
+        '/opt/node',
+        '--minify',
+        '--version-stamp=1.2.3',
+      ]),
+    ).toEqual({
+      help: false,
+      options: {
+        entry: 'src/main.ts',
+        outfile: 'dist/x',
+        standalone: true,
+        node: '/opt/node',
+        minify: true,
+        version: '1.2.3',
+      } satisfies BundleOptions,
+    });
+    expect(parseBundleArgs(['-o', 'x', '--', '-odd.ts'])).toEqual({
+      help: false,
+      options: { entry: '-odd.ts', outfile: 'x' },
+    });
+  });
+
+  it.each<[number, string]>([
+    [0, '0 B'],
+    [1023, '1023 B'],
+    [1024, '1.0 KiB'],
+    [150_000, '146.5 KiB'],
+    [98_932_688, '94.3 MiB'],
+  ])('formatBytes(%i) is %s', (bytes, text) => {
+    expect(formatBytes(bytes)).toBe(text);
+  });
+});
+
+describe('bundleCommand failures', () => {
+  it('reports an esbuild error as one line and exits 70', async () => {
+    const dir = await scratch();
+    const outfile = path.join(dir, 'broken.js');
+    const { out, io } = capture();
+    expect(await bundleCommand([broken, '-o', outfile], io)).toBe(70);
+    expect(out.stderr).toHaveLength(1);
+    expect(out.stderr[0]).toMatch(
+      /^sip003 bundle: \S*bundle-broken\.ts:3:\d+: Could not resolve "\.\/bundle-does-not-exist\.ts"$/,
+    );
+    expect(out.stdout).toEqual([]);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('refuses a --node without the SEA fuse, and leaves no temp dir behind', async () => {
+    const dir = await scratch();
+    const outfile = path.join(dir, 'hello');
+    const notNode = ['/bin/true', '/usr/bin/true'].find((file) => existsSync(file));
+    expect(notNode).toBeDefined();
+    const temps = await privateTmp();
+    const { out, io } = capture();
+    expect(
+      await bundleCommand([hello, '-o', outfile, '--standalone', '--node', notNode ?? ''], io),
+    ).toBe(70);
+    expect(out.stderr).toEqual([
+      `sip003 bundle: ${notNode ?? ''} has no NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 sentinel: it is not a node build that supports SEA`,
+    ]);
+    expect(await readdir(dir)).toEqual([]);
+    expect(await readdir(temps)).toEqual([]);
+  });
+});
+
+describe('bundle to a script', () => {
+  it('writes an executable CommonJS file with a shebang, a checksum and the package version', async () => {
+    const dir = await scratch();
+    // Outside the repo, so a require('zod') left in the output could not resolve.
+    const outfile = path.join(dir, 'nested', 'bin', 'hello.js');
+    const { out, io } = capture();
+    expect(await bundleCommand([hello, '-o', outfile], io)).toBe(0);
+    expect(out.stderr).toEqual([]);
+    expect(out.stdout).toHaveLength(1);
+    const hex = await sha256Of(outfile);
+    const size = (await stat(outfile)).size;
+    expect(out.stdout[0]).toBe(
+      `wrote ${outfile} (${formatBytes(size)}, sha256 ${hex}, ${/(\d+) ms\)$/.exec(out.stdout[0] ?? '')?.[1] ?? '?'} ms)`,
+    );
+
+    const text = await readFile(outfile, 'utf8');
+    expect(text.startsWith('#!/usr/bin/env node\n')).toBe(true);
+    expect(text).not.toMatch(/require\(["']zod["']\)/);
+    expect((await stat(outfile)).mode & 0o777).toBe(0o755);
+    expect(await readFile(`${outfile}.sha256`, 'utf8')).toBe(`${hex}  hello.js\n`);
+    expect(await readdir(path.dirname(outfile))).toEqual(['hello.js', 'hello.js.sha256']);
+
+    const viaNode = await runFile(process.execPath, [outfile, 'a', 'b']);
+    expect(viaNode).toEqual({ code: 0, stdout: `hello ${sdkVersion} argv=4\n`, stderr: '' });
+    const viaShebang = await runFile(outfile, ['a']);
+    expect(viaShebang).toEqual({ code: 0, stdout: `hello ${sdkVersion} argv=3\n`, stderr: '' });
+  });
+
+  it('stamps --version-stamp and minifies', async () => {
+    const dir = await scratch();
+    const plain = await bundle({ entry: hello, outfile: path.join(dir, 'plain.js') });
+    const small = await bundle({
+      entry: hello,
+      outfile: path.join(dir, 'small.js'),
+      minify: true,
+      version: '9.8.7-test',
+    });
+    expect(plain.version).toBe(sdkVersion);
+    expect(small.version).toBe('9.8.7-test');
+    expect(small.bytes).toBeLessThan(plain.bytes);
+    expect(small.sha256).toBe(await sha256Of(small.outfile));
+    expect(await runFile(small.outfile, [])).toEqual({
+      code: 0,
+      stdout: 'hello 9.8.7-test argv=2\n',
+      stderr: '',
+    });
+  });
+
+  it('marks its folder CommonJS when an extensionless name sits inside a "type": "module" package', async () => {
+    const dir = await scratch();
+    await writeFile(path.join(dir, 'package.json'), '{ "type": "module" }\n');
+    const result = await bundle({ entry: hello, outfile: path.join(dir, 'dist', 'hello') });
+    expect(JSON.parse(await readFile(path.join(dir, 'dist', 'package.json'), 'utf8'))).toEqual({ type: 'commonjs' });
+    expect(await runFile(result.outfile, ['x'])).toMatchObject({ code: 0, stderr: '' });
+  });
+
+  it('writes a .cjs name inside a "type": "module" package, which node loads as CommonJS', async () => {
+    const dir = await scratch();
+    await writeFile(path.join(dir, 'package.json'), '{ "type": "module" }\n');
+    const result = await bundle({ entry: hello, outfile: path.join(dir, 'bin', 'hello.cjs') });
+    expect(await runFile(result.outfile, ['x'])).toEqual({
+      code: 0,
+      stdout: `hello ${sdkVersion} argv=3\n`,
+      stderr: '',
+    });
+  });
+
+  it('keeps one shebang when the entry has its own', async () => {
+    const dir = await scratch();
+    const entry = path.join(dir, 'main.ts');
+    await writeFile(entry, '#!/usr/bin/env node\nconst n: number = 42;\nconsole.log(n);\n');
+    const result = await bundle({ entry, outfile: path.join(dir, 'out.js'), version: '1.0.0' });
+    const lines = (await readFile(result.outfile, 'utf8')).split('\n');
+    expect(lines[0]).toBe('#!/usr/bin/env node');
+    expect(lines.slice(1).some((line) => line.startsWith('#!'))).toBe(false);
+    expect(await runFile(result.outfile, [])).toEqual({ code: 0, stdout: '42\n', stderr: '' });
+  });
+});
+
+describe('bundle --standalone', () => {
+  it('writes a single executable that runs without node on PATH and without the SEA warning', async () => {
+    const dir = await scratch();
+    // A "type": "module" scope does not matter to a single executable.
+    await writeFile(path.join(dir, 'package.json'), '{ "type": "module" }\n');
+    const outfile = path.join(dir, 'out', 'hello');
+    const temps = await privateTmp();
+    const { out, io } = capture();
+    expect(await bundleCommand([hello, '-o', outfile, '--standalone'], io)).toBe(0);
+    expect(out.stderr).toEqual([]);
+    expect(out.stdout[0]).toMatch(/^wrote \S+ \(\d+\.\d MiB, sha256 [0-9a-f]{64}, \d+ ms\)$/);
+    expect(await readdir(temps)).toEqual([]);
+    expect(await readdir(path.dirname(outfile))).toEqual(['hello', 'hello.sha256']);
+
+    const bytes = await readFile(outfile);
+    expect(bytes.subarray(0, 2).toString('latin1')).not.toBe('#!');
+    expect((await stat(outfile)).mode & 0o777).toBe(0o755);
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    expect(await readFile(`${outfile}.sha256`, 'utf8')).toBe(`${hex}  hello\n`);
+    expect(out.stdout[0]).toContain(`sha256 ${hex},`);
+
+    // A PATH with nothing on it: the executable must not look for a node interpreter.
+    const emptyBin = await scratch();
+    expect(existsSync(path.join(emptyBin, 'node'))).toBe(false);
+    const env = { PATH: emptyBin, HOME: dir };
+    const ran = await runFile(outfile, ['a', 'b'], env);
+    expect(ran).toEqual({ code: 0, stdout: `hello ${sdkVersion} argv=4\n`, stderr: '' });
+    expect(ran.stderr).not.toMatch(/experimental/i);
+  }, 120_000);
+});
