@@ -199,7 +199,7 @@ export function validateOptions<S extends OptionShape>(
         warnings.push(`option ${typed}: ${reason}`);
         continue;
       }
-      const hint = suggest(typed, [...known, ...Object.keys(aliases)]);
+      const hint = suggest(typed, [...known, ...Object.keys(aliases), ...Object.keys(tolerated)]);
       throw new OptionsError(
         ErrorCode.OPTION_UNKNOWN,
         typed,

@@ -1,0 +1,200 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { describe, it, expect, afterEach } from 'vitest';
+import { startEchoServer, connectTo, collect, type TestServer } from '../src/testing/index.ts';
+import { repoRoot } from './helpers.ts';
+
+const plugin = resolve(repoRoot, 'packages/noop-plugin/dist/noop-plugin');
+const host = resolve(repoRoot, 'packages/sdk/test/fixtures/host.mjs');
+
+const pids: number[] = [];
+const servers: TestServer[] = [];
+afterEach(async () => {
+  for (const pid of pids.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const s of servers.splice(0)) await s.close();
+});
+
+/** True while the process runs; a zombie (exited, not yet reaped by its new parent) is gone. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Milliseconds until `pid` is gone, polling every 10 ms up to `limitMs`. */
+async function timeToExit(pid: number, limitMs: number): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < limitMs / 10 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+  return performance.now() - t0;
+}
+
+async function freePortEnv(target: number): Promise<NodeJS.ProcessEnv> {
+  const probe = await startEchoServer();
+  const port = probe.port;
+  await probe.close();
+  return { ...process.env, SS_REMOTE_HOST: '127.0.0.1', SS_REMOTE_PORT: String(target), SS_LOCAL_HOST: '127.0.0.1', SS_LOCAL_PORT: String(port) };
+}
+
+async function waitListening(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      (await connectTo(port)).destroy();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  throw new Error(`nothing listens on ${port} after 5 s`);
+}
+
+function startPlugin(env: NodeJS.ProcessEnv, stdin: 'pipe' | 'ignore' = 'pipe'): { child: ChildProcess; stderr: () => string } {
+  const child = spawn(plugin, [], { env, stdio: [stdin, 'ignore', 'pipe'] });
+  pids.push(child.pid!);
+  let text = '';
+  child.stderr!.setEncoding('utf8').on('data', (t: string) => (text += t));
+  return { child, stderr: () => text };
+}
+
+describe('plugin lifecycle (built noop-plugin)', () => {
+  it('is built', () => {
+    expect(existsSync(plugin), `${plugin} is missing: run pnpm build`).toBe(true);
+  });
+
+  for (const mode of ['pipe', 'null'] as const) {
+    it(`exits within 1 s after its host is SIGKILLed (stdin ${mode === 'pipe' ? 'a pipe, as ss-libev' : '/dev/null, as shadowsocks-rust'})`, async () => {
+      const echo = await startEchoServer();
+      servers.push(echo);
+      const env = await freePortEnv(echo.port);
+      const hostProc = spawn(process.execPath, [host, plugin, mode], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      pids.push(hostProc.pid!);
+      const [line] = (await once(createInterface({ input: hostProc.stdout! }), 'line')) as [string];
+      const pluginPid = Number(line);
+      pids.push(pluginPid);
+      await waitListening(Number(env['SS_LOCAL_PORT']));
+      // With /dev/null as stdin the plugin must live on while the host lives.
+      await new Promise((r) => setTimeout(r, mode === 'null' ? 1200 : 100));
+      expect(alive(pluginPid)).toBe(true);
+      hostProc.kill('SIGKILL');
+      const ms = await timeToExit(pluginPid, 5000);
+      console.info(`exit after host SIGKILL, stdin ${mode}: ${ms.toFixed(0)} ms`);
+      expect(alive(pluginPid)).toBe(false);
+      expect(ms).toBeLessThan(1000);
+    });
+  }
+
+  it('drains on SIGTERM: stops accepting, lets open connections finish, exits 0', async () => {
+    const echo = await startEchoServer();
+    servers.push(echo);
+    const env = await freePortEnv(echo.port);
+    env['SS_PLUGIN_OPTIONS'] = 'drain-timeout=2';
+    const { child, stderr } = startPlugin(env);
+    const port = Number(env['SS_LOCAL_PORT']);
+    await waitListening(port);
+    const socket = await connectTo(port);
+    const got = collect(socket);
+    socket.write('before ');
+    await new Promise((r) => setTimeout(r, 100));
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    await expect(connectTo(port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    socket.end('after');
+    expect((await got).toString()).toBe('before after');
+    const [code] = (await exited) as [number];
+    expect(code).toBe(0);
+    expect(stderr()).toMatch(/noop-plugin info stopping \(SIGTERM\)/);
+  });
+
+  it('exits at once with 143 on a second SIGTERM', async () => {
+    const echo = await startEchoServer();
+    servers.push(echo);
+    const env = await freePortEnv(echo.port);
+    env['SS_PLUGIN_OPTIONS'] = 'drain-timeout=30';
+    const { child } = startPlugin(env);
+    const port = Number(env['SS_LOCAL_PORT']);
+    await waitListening(port);
+    const socket = await connectTo(port);
+    socket.on('error', () => undefined);
+    socket.write('hold the drain open');
+    await new Promise((r) => setTimeout(r, 100));
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = performance.now();
+    child.kill('SIGTERM');
+    const [code] = (await exited) as [number];
+    expect(code).toBe(143);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    socket.destroy();
+  });
+
+  it.each([
+    [{ SS_REMOTE_PORT: 'http' }, 2, 'noop-plugin: SS_REMOTE_PORT must be an integer from 1 to 65535, got "http"'],
+    [{ SS_LOCAL_HOST: undefined }, 2, 'noop-plugin: SS_LOCAL_HOST must be a host name or IP address (several joined with "|"), it is not set'],
+    [{ SS_PLUGIN_OPTIONS: 'fast-opne' }, 2, 'noop-plugin: unknown option "fast-opne"; did you mean "fast-open"? (known: server, log-level, connect-timeout, handshake-timeout, idle-timeout, drain-timeout, max-connections, workers)'],
+    [{ SS_PLUGIN_OPTIONS: 'drain-timeout=x\\' }, 2, 'noop-plugin: SS_PLUGIN_OPTIONS: dangling "\\" at position 16 in "drain-timeout=x\\\\" (escape it as "\\\\")'],
+    [{ SS_REMOTE_HOST: '0.0.0.0' }, 2, 'noop-plugin: SS_REMOTE_HOST is "0.0.0.0", an address to listen on, so this is the server side; add "server" to the plugin options (SS_PLUGIN_OPTIONS="")'],
+  ])('bad configuration %j → exit %i and one line', async (patch, code, line) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, SS_REMOTE_HOST: '127.0.0.1', SS_REMOTE_PORT: '8388', SS_LOCAL_HOST: '127.0.0.1', SS_LOCAL_PORT: '1', SS_PLUGIN_OPTIONS: '' };
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined) delete env[k];
+      else env[k] = v;
+    }
+    const { child, stderr } = startPlugin(env);
+    const [exit] = (await once(child, 'exit')) as [number];
+    expect(exit).toBe(code);
+    expect(stderr()).toBe(`${line}\n`);
+  });
+
+  it('exits 3 with one line when it cannot listen', async () => {
+    const taken = await startEchoServer();
+    servers.push(taken);
+    const env: NodeJS.ProcessEnv = { ...process.env, SS_REMOTE_HOST: '127.0.0.1', SS_REMOTE_PORT: '8388', SS_LOCAL_HOST: '127.0.0.1', SS_LOCAL_PORT: String(taken.port) };
+    const { child, stderr } = startPlugin(env);
+    const [exit] = (await once(child, 'exit')) as [number];
+    expect(exit).toBe(3);
+    expect(stderr().trim().split('\n')).toHaveLength(1);
+    expect(stderr()).toContain('address already in use (EADDRINUSE); something already listens there: if this is the server side (ss-server), add "server" to the plugin options');
+  });
+
+  it('answers --version and --help, and tolerates -V with a warning', async () => {
+    const version = spawn(plugin, ['--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = collectText(version);
+    expect((await once(version, 'exit'))[0]).toBe(0);
+    expect(await out).toMatch(/^noop-plugin \d+\.\d+\.\d+/);
+    const help = spawn(plugin, ['--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const helpOut = collectText(help);
+    expect((await once(help, 'exit'))[0]).toBe(0);
+    expect(await helpOut).toContain('Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration, 3 cannot listen');
+
+    const echo = await startEchoServer();
+    servers.push(echo);
+    const env = await freePortEnv(echo.port);
+    const child = spawn(plugin, ['-V'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+    pids.push(child.pid!);
+    let text = '';
+    child.stderr!.setEncoding('utf8').on('data', (t: string) => (text += t));
+    await waitListening(Number(env['SS_LOCAL_PORT']));
+    expect(text).toContain('noop-plugin warn argument -V: Android VPN mode');
+    child.kill('SIGTERM');
+    expect((await once(child, 'exit'))[0]).toBe(0);
+  });
+});
+
+function collectText(child: ChildProcess): Promise<string> {
+  let text = '';
+  child.stdout!.setEncoding('utf8').on('data', (t: string) => (text += t));
+  return once(child, 'exit').then(() => text);
+}
