@@ -103,7 +103,11 @@ export function codecToTransform(codec: Codec, hooks: CodecHooks = {}): CodecTra
         return;
       }
       if (result === undefined) callback();
-      else result.then(() => callback(), (error: unknown) => failed(callback, error));
+      else
+        result.then(
+          () => callback(),
+          (error: unknown) => failed(callback, error),
+        );
     },
     flush(callback: TransformCallback) {
       if (codec.flush === undefined) {
@@ -118,7 +122,11 @@ export function codecToTransform(codec: Codec, hooks: CodecHooks = {}): CodecTra
         return;
       }
       if (result === undefined) callback();
-      else result.then(() => callback(), (error: unknown) => failed(callback, error));
+      else
+        result.then(
+          () => callback(),
+          (error: unknown) => failed(callback, error),
+        );
     },
   });
   function push(data: Uint8Array): void {
@@ -142,5 +150,7 @@ export function codecToTransform(codec: Codec, hooks: CodecHooks = {}): CodecTra
 
 /** True when `value` is a Node stream rather than a codec object. */
 export function isDuplex(value: Codec | Duplex): value is Duplex {
-  return typeof (value as Duplex).pipe === 'function' && typeof (value as Duplex).write === 'function';
+  return (
+    typeof (value as Duplex).pipe === 'function' && typeof (value as Duplex).write === 'function'
+  );
 }

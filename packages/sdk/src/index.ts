@@ -19,18 +19,62 @@
  * ```
  */
 export { definePlugin, runPlugin, resolveConfig } from './plugin.ts';
-export type { Plugin, PluginDefinition, PluginHandle, PluginOptions, PluginStats, RunPluginOptions } from './plugin.ts';
+export type {
+  Plugin,
+  PluginDefinition,
+  PluginHandle,
+  PluginOptions,
+  PluginStats,
+  RunPluginOptions,
+} from './plugin.ts';
 export { runMain, helpText } from './main.ts';
-export { option, commonOptions, validateOptions, describeOptions, suggest, HOST_ADDED_OPTIONS } from './schema.ts';
-export type { OptionSchema, OptionShape, OptionValues, RawOption, CommonOptions, ValidatedOptions } from './schema.ts';
+export {
+  option,
+  commonOptions,
+  validateOptions,
+  describeOptions,
+  suggest,
+  HOST_ADDED_OPTIONS,
+} from './schema.ts';
+export type {
+  OptionSchema,
+  OptionShape,
+  OptionValues,
+  RawOption,
+  CommonOptions,
+  ValidatedOptions,
+} from './schema.ts';
 export { parseOptions, formatOptions, escapeOption } from './options.ts';
 export type { OptionEntry } from './options.ts';
-export { readEnv, SS_REMOTE_HOST, SS_REMOTE_PORT, SS_LOCAL_HOST, SS_LOCAL_PORT, SS_PLUGIN_OPTIONS } from './env.ts';
+export {
+  readEnv,
+  SS_REMOTE_HOST,
+  SS_REMOTE_PORT,
+  SS_LOCAL_HOST,
+  SS_LOCAL_PORT,
+  SS_PLUGIN_OPTIONS,
+} from './env.ts';
 export type { PluginEnv } from './env.ts';
-export { formatEndpoint, parseEndpoint, parsePort, isUnspecified, isValidHost, unbracket } from './address.ts';
+export {
+  formatEndpoint,
+  parseEndpoint,
+  parsePort,
+  isUnspecified,
+  isValidHost,
+  unbracket,
+} from './address.ts';
 export type { Endpoint } from './address.ts';
 export { codecToTransform, isDuplex } from './codec.ts';
-export type { Codec, CodecHooks, CodecTransform, Mode, Push, Session, SessionContext, SessionFactory } from './codec.ts';
+export type {
+  Codec,
+  CodecHooks,
+  CodecTransform,
+  Mode,
+  Push,
+  Session,
+  SessionContext,
+  SessionFactory,
+} from './codec.ts';
 export { relay, isOrdinaryClose } from './relay.ts';
 export type { RelayOptions, RelayOutcome, DialFunction } from './relay.ts';
 export { listen, dial } from './listener.ts';

@@ -62,7 +62,10 @@ function listenOne(server: Server, host: string, port: number, ipv6Only: boolean
  * Listens on every host of the list. `::` is dual-stack unless the list also names `0.0.0.0`, in
  * which case each family gets its own socket (otherwise the second bind fails with EADDRINUSE).
  */
-export async function listen(options: ListenOptions, onConnection: ConnectionHandler): Promise<Listener> {
+export async function listen(
+  options: ListenOptions,
+  onConnection: ConnectionHandler,
+): Promise<Listener> {
   const connections = new Set<Socket>();
   const servers: Server[] = [];
   const addresses: Endpoint[] = [];
@@ -85,7 +88,10 @@ export async function listen(options: ListenOptions, onConnection: ConnectionHan
   };
   try {
     for (const host of options.hosts) {
-      const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, accept);
+      const server = createServer(
+        { allowHalfOpen: true, noDelay: true, pauseOnConnect: false },
+        accept,
+      );
       servers.push(server);
       await listenOne(server, host, port, host === '::' && hasV4Any);
       const address = server.address() as AddressInfo;
@@ -165,7 +171,9 @@ export function dial(to: Endpoint, { timeout, signal }: DialOptions): Promise<So
       cleanup();
       socket.on('error', () => undefined);
       socket.destroy();
-      reject(new PluginError(ErrorCode.DIAL_FAILED, `dial ${formatEndpoint(to)}: ${message}`, { cause }));
+      reject(
+        new PluginError(ErrorCode.DIAL_FAILED, `dial ${formatEndpoint(to)}: ${message}`, { cause }),
+      );
     };
     const onError = (error: Error): void => {
       failWith(errnoCode(error) ?? error.message, error);
@@ -178,6 +186,10 @@ export function dial(to: Endpoint, { timeout, signal }: DialOptions): Promise<So
     socket.once('error', onError);
     socket.once('connect', onConnect);
     signal?.addEventListener('abort', onAbort, { once: true });
-    if (timeout > 0) timer = setTimeout(() => failWith(`no connection within ${timeout / 1000} s (ETIMEDOUT)`), timeout);
+    if (timeout > 0)
+      timer = setTimeout(
+        () => failWith(`no connection within ${timeout / 1000} s (ETIMEDOUT)`),
+        timeout,
+      );
   });
 }

@@ -80,7 +80,11 @@ export function createLogger({ name, level = 'info', sink = stderrSink }: Logger
 }
 
 /** A logger that drops everything. */
-export const silentLogger: Logger = createLogger({ name: '', level: 'error', sink: () => undefined });
+export const silentLogger: Logger = createLogger({
+  name: '',
+  level: 'error',
+  sink: () => undefined,
+});
 
 /** `NODE_DEBUG=sip003` tracing for per-chunk events; free when off. */
 export const trace = debuglog('sip003');

@@ -66,13 +66,17 @@ export async function runMain<S extends OptionShape>(
       argWarnings.push(`argument ${arg}: ${reason}`);
       continue;
     }
-    write(`${plugin.name}: unknown argument ${JSON.stringify(arg)}; expected --help, --version or --check (configuration comes from SS_* environment variables)`);
+    write(
+      `${plugin.name}: unknown argument ${JSON.stringify(arg)}; expected --help, --version or --check (configuration comes from SS_* environment variables)`,
+    );
     process.exitCode = ExitCode.CONFIG;
     return;
   }
 
   const fatal = (label: string) => (error: unknown) => {
-    write(`${plugin.name}: ${label}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    write(
+      `${plugin.name}: ${label}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
     process.exit(ExitCode.INTERNAL);
   };
   process.on('uncaughtException', fatal('internal error (uncaught exception)'));
@@ -82,7 +86,9 @@ export async function runMain<S extends OptionShape>(
     try {
       const { mode, options, warnings } = resolveConfig(plugin, process.env);
       for (const w of [...argWarnings, ...warnings]) write(`${plugin.name} warn ${w}`);
-      process.stdout.write(`${plugin.name}: configuration OK (${mode}) ${JSON.stringify(options)}\n`);
+      process.stdout.write(
+        `${plugin.name}: configuration OK (${mode}) ${JSON.stringify(options)}\n`,
+      );
     } catch (error) {
       write(`${plugin.name}: ${error instanceof Error ? error.message : String(error)}`);
       process.exitCode = exitCodeOf(error);
@@ -94,7 +100,11 @@ export async function runMain<S extends OptionShape>(
   try {
     handle = await runPlugin(plugin, { env: process.env });
   } catch (error) {
-    write(isPluginError(error) ? `${plugin.name}: ${error.message}` : `${plugin.name}: ${(error as Error).stack ?? String(error)}`);
+    write(
+      isPluginError(error)
+        ? `${plugin.name}: ${error.message}`
+        : `${plugin.name}: ${(error as Error).stack ?? String(error)}`,
+    );
     process.exit(exitCodeOf(error));
   }
   for (const w of argWarnings) handle.log.warn(w);
@@ -104,13 +114,10 @@ export async function runMain<S extends OptionShape>(
     const drain = reason === 'stdin-closed' || reason === 'parent-exited' ? 0 : undefined;
     handle.log.info(`stopping (${reason})`);
     unwatch();
-    handle.close(drain).then(
-      () => {
-        removeSignals();
-        process.exit(ExitCode.OK);
-      },
-      fatal('error while stopping'),
-    );
+    handle.close(drain).then(() => {
+      removeSignals();
+      process.exit(ExitCode.OK);
+    }, fatal('error while stopping'));
   };
   const removeSignals = handleSignals({
     onStop: stop,

@@ -91,8 +91,7 @@ export function escapeOption(text: string, sip002 = false): string {
  */
 export function formatOptions(
   options:
-    | readonly OptionEntry[]
-    | Readonly<Record<string, string | number | boolean | null | undefined>>,
+    readonly OptionEntry[] | Readonly<Record<string, string | number | boolean | null | undefined>>,
   { sip002 = false }: { sip002?: boolean } = {},
 ): string {
   const entries: OptionEntry[] = Array.isArray(options)

@@ -56,7 +56,8 @@ export function definePlugin<const S extends OptionShape = {}>(
   if (definition.session !== undefined && typeof definition.session !== 'function') {
     throw new TypeError('definePlugin: session must be a function returning { encode, decode }');
   }
-  const stamped = typeof __SIP003_PLUGIN_VERSION__ === 'string' ? __SIP003_PLUGIN_VERSION__ : undefined;
+  const stamped =
+    typeof __SIP003_PLUGIN_VERSION__ === 'string' ? __SIP003_PLUGIN_VERSION__ : undefined;
   return Object.freeze({ ...definition, version: definition.version ?? stamped ?? '0.0.0-dev' });
 }
 
@@ -105,7 +106,10 @@ interface Resolved<S extends OptionShape> {
 }
 
 /** Reads env and options and checks them against the mode; throws PluginErrors. */
-export function resolveConfig<S extends OptionShape>(plugin: Plugin<S>, envVars: NodeJS.ProcessEnv): Resolved<S> {
+export function resolveConfig<S extends OptionShape>(
+  plugin: Plugin<S>,
+  envVars: NodeJS.ProcessEnv,
+): Resolved<S> {
   const env = readEnv(envVars);
   const entries = parseOptions(env.pluginOptions ?? '');
   const { values, warnings } = validateOptions(entries, {
@@ -142,7 +146,11 @@ export async function runPlugin<S extends OptionShape>(
 ): Promise<PluginHandle<PluginOptions<S>>> {
   const { env, mode, options, warnings } = resolveConfig(plugin, envVars);
   const level = options['log-level'] ?? parseLogLevel(envVars['SIP003_LOG_LEVEL']) ?? 'info';
-  const log = createLogger({ name: plugin.name, level, ...(logSink === undefined ? {} : { sink: logSink }) });
+  const log = createLogger({
+    name: plugin.name,
+    level,
+    ...(logSink === undefined ? {} : { sink: logSink }),
+  });
   for (const warning of warnings) log.warn(warning);
 
   const listenHosts = mode === 'client' ? env.localHosts : env.remoteHosts;
@@ -153,9 +161,16 @@ export async function runPlugin<S extends OptionShape>(
       : [{ host: env.localHosts[0] ?? '127.0.0.1', port: env.localPort }];
   // ss-libev gives a client several servers as `a|b`; like simple-obfs, pick one per connection.
   const pickTarget = (): Endpoint =>
-    upstream.length === 1 ? (upstream[0]!) : (upstream[Math.floor(Math.random() * upstream.length)]!);
+    upstream.length === 1 ? upstream[0]! : upstream[Math.floor(Math.random() * upstream.length)]!;
 
-  const stats: PluginStats = { accepted: 0, active: 0, failed: 0, dropped: 0, bytesIn: 0, bytesOut: 0 };
+  const stats: PluginStats = {
+    accepted: 0,
+    active: 0,
+    failed: 0,
+    dropped: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+  };
   const connectTimeout = options['connect-timeout'] * 1000;
   const handshakeTimeout = options['handshake-timeout'] * 1000;
   const idleTimeout = options['idle-timeout'] * 1000;
@@ -215,10 +230,19 @@ export async function runPlugin<S extends OptionShape>(
       stats.bytesIn += bytesIn;
       stats.bytesOut += bytesOut;
       if (error === undefined || isOrdinaryClose(error)) {
-        if (log.debugEnabled) connLog.debug('closed', { in: bytesIn, out: bytesOut, reason: error === undefined ? undefined : errnoCode(error) });
+        if (log.debugEnabled)
+          connLog.debug('closed', {
+            in: bytesIn,
+            out: bytesOut,
+            reason: error === undefined ? undefined : errnoCode(error),
+          });
       } else {
         stats.failed++;
-        connLog.warn(`connection failed: ${error.message}`, { code: errnoCode(error), in: bytesIn, out: bytesOut });
+        connLog.warn(`connection failed: ${error.message}`, {
+          code: errnoCode(error),
+          in: bytesIn,
+          out: bytesOut,
+        });
       }
     });
     relays.add(done);
@@ -256,7 +280,9 @@ export async function runPlugin<S extends OptionShape>(
     closing ??= (async () => {
       await listener.stopAccepting();
       if (listener.connections.size > 0 && drainMs > 0) {
-        log.info(`draining ${listener.connections.size} connection(s) for up to ${drainMs / 1000} s`);
+        log.info(
+          `draining ${listener.connections.size} connection(s) for up to ${drainMs / 1000} s`,
+        );
         const deadline = AbortSignal.timeout(drainMs);
         while (listener.connections.size > 0 && !deadline.aborted) {
           const any = Promise.race([...relays]);

@@ -96,9 +96,14 @@ export function relay(options: RelayOptions): Promise<RelayOutcome> {
   const fail = (error: unknown): void => {
     finish(error instanceof Error ? error : new Error(String(error)));
   };
-  controller.signal.addEventListener('abort', () => {
-    if (!settled) fail(controller.signal.reason ?? new PluginError(ErrorCode.TIMEOUT, 'connection aborted'));
-  }, { once: true });
+  controller.signal.addEventListener(
+    'abort',
+    () => {
+      if (!settled)
+        fail(controller.signal.reason ?? new PluginError(ErrorCode.TIMEOUT, 'connection aborted'));
+    },
+    { once: true },
+  );
 
   // Every socket gets an error listener the moment it exists; pipelines report errors too.
   accepted.on('error', fail);
@@ -139,7 +144,10 @@ export function relay(options: RelayOptions): Promise<RelayOutcome> {
     }
     const out = options.outbound;
     if (out === undefined) directions.push(pipeline(socket, accepted));
-    else directions.push(pipeline(socket, isDuplex(out) ? out : codecToTransform(out, { onError: fail }), accepted));
+    else
+      directions.push(
+        pipeline(socket, isDuplex(out) ? out : codecToTransform(out, { onError: fail }), accepted),
+      );
     Promise.all(directions).then(() => finish(), fail);
   };
 
@@ -150,13 +158,18 @@ export function relay(options: RelayOptions): Promise<RelayOutcome> {
         // Give an inbound codec the chance to route the stalled connection (e.g. to failover).
         if (inbound !== undefined && 'expire' in inbound) {
           try {
-            if ((inbound).expire()) return;
+            if (inbound.expire()) return;
           } catch (error) {
             fail(error);
             return;
           }
         }
-        fail(new PluginError(ErrorCode.TIMEOUT, `no handshake within ${options.handshakeTimeout / 1000} s`));
+        fail(
+          new PluginError(
+            ErrorCode.TIMEOUT,
+            `no handshake within ${options.handshakeTimeout / 1000} s`,
+          ),
+        );
       }, options.handshakeTimeout),
     );
   }

@@ -54,12 +54,24 @@ export const option = {
   /** A bare flag (`server`), or `=true|false|1|0|yes|no|on|off`. Defaults to false. */
   flag(): OptionSchema<boolean> {
     return parsed('a bare flag or one of true, false, 1, 0, yes, no, on, off', (v) =>
-      v === true ? true : TRUE.has(v.toLowerCase()) ? true : FALSE.has(v.toLowerCase()) ? false : undefined,
+      v === true
+        ? true
+        : TRUE.has(v.toLowerCase())
+          ? true
+          : FALSE.has(v.toLowerCase())
+            ? false
+            : undefined,
     ).default(false);
   },
   /** Text. `nonEmpty` refuses `key=` and a bare flag; `max` caps the length. */
   string<D extends string | undefined = undefined>(
-    spec: { default?: D; nonEmpty?: boolean; max?: number; pattern?: RegExp; expected?: string } = {},
+    spec: {
+      default?: D;
+      nonEmpty?: boolean;
+      max?: number;
+      pattern?: RegExp;
+      expected?: string;
+    } = {},
   ) {
     const expected =
       spec.expected ??
@@ -85,7 +97,9 @@ export const option = {
     return withDefault(schema, spec.default as D);
   },
   /** A whole number within [min, max]. */
-  int<D extends number | undefined = undefined>(spec: { min?: number; max?: number; default?: D } = {}) {
+  int<D extends number | undefined = undefined>(
+    spec: { min?: number; max?: number; default?: D } = {},
+  ) {
     const min = spec.min ?? Number.MIN_SAFE_INTEGER;
     const max = spec.max ?? Number.MAX_SAFE_INTEGER;
     const schema = parsed(`an integer from ${min} to ${max}`, (v) => {
@@ -95,7 +109,9 @@ export const option = {
     return withDefault(schema, spec.default as D);
   },
   /** A duration in seconds (decimals allowed) within [min, max]; yields seconds. */
-  seconds<D extends number | undefined = undefined>(spec: { min?: number; max?: number; default?: D } = {}) {
+  seconds<D extends number | undefined = undefined>(
+    spec: { min?: number; max?: number; default?: D } = {},
+  ) {
     const min = spec.min ?? 0;
     const max = spec.max ?? 86_400;
     const schema = parsed(`a number of seconds from ${min} to ${max}`, (v) => {
@@ -114,14 +130,32 @@ export const option = {
 
 /** The options every plugin gets from the SDK. Plugins cannot redeclare these names. */
 export const commonOptions = {
-  server: option.flag().describe('run as the server-side plugin (listen on SS_REMOTE, dial SS_LOCAL)'),
-  'log-level': option.enum(['error', 'warn', 'info', 'debug']).describe('log level (default info, or SIP003_LOG_LEVEL)'),
-  'connect-timeout': option.seconds({ min: 0.1, max: 600, default: 10 }).describe('seconds allowed for dialing'),
-  'handshake-timeout': option.seconds({ min: 0.1, max: 3600, default: 60 }).describe('seconds from accept until the first byte is forwarded'),
-  'idle-timeout': option.seconds({ min: 0, max: 86_400, default: 600 }).describe('seconds without traffic in either direction before a connection is closed (0 = never)'),
-  'drain-timeout': option.seconds({ min: 0, max: 600, default: 1 }).describe('seconds open connections may finish after SIGTERM/SIGINT'),
-  'max-connections': option.int({ min: 1, max: 1_000_000, default: 8192 }).describe('most connections open at once; more are refused'),
-  workers: option.int({ min: 1, max: 64, default: 1 }).describe('server: worker processes sharing the listening sockets'),
+  server: option
+    .flag()
+    .describe('run as the server-side plugin (listen on SS_REMOTE, dial SS_LOCAL)'),
+  'log-level': option
+    .enum(['error', 'warn', 'info', 'debug'])
+    .describe('log level (default info, or SIP003_LOG_LEVEL)'),
+  'connect-timeout': option
+    .seconds({ min: 0.1, max: 600, default: 10 })
+    .describe('seconds allowed for dialing'),
+  'handshake-timeout': option
+    .seconds({ min: 0.1, max: 3600, default: 60 })
+    .describe('seconds from accept until the first byte is forwarded'),
+  'idle-timeout': option
+    .seconds({ min: 0, max: 86_400, default: 600 })
+    .describe(
+      'seconds without traffic in either direction before a connection is closed (0 = never)',
+    ),
+  'drain-timeout': option
+    .seconds({ min: 0, max: 600, default: 1 })
+    .describe('seconds open connections may finish after SIGTERM/SIGINT'),
+  'max-connections': option
+    .int({ min: 1, max: 1_000_000, default: 8192 })
+    .describe('most connections open at once; more are refused'),
+  workers: option
+    .int({ min: 1, max: 64, default: 1 })
+    .describe('server: worker processes sharing the listening sockets'),
 } satisfies OptionShape;
 export type CommonOptions = OptionValues<typeof commonOptions>;
 
@@ -153,7 +187,11 @@ function distance(a: string, b: string): number {
     row[0] = i;
     for (let j = 1; j <= b.length; j++) {
       const tmp = row[j] ?? 0;
-      row[j] = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row[j] = Math.min(
+        (row[j] ?? 0) + 1,
+        (row[j - 1] ?? 0) + 1,
+        prev + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
       prev = tmp;
     }
   }
@@ -172,7 +210,9 @@ export function suggest(name: string, known: readonly string[]): string | undefi
       bestScore = score;
     }
   }
-  return best !== undefined && bestScore <= Math.max(1, Math.floor(name.length / 3)) ? best : undefined;
+  return best !== undefined && bestScore <= Math.max(1, Math.floor(name.length / 3))
+    ? best
+    : undefined;
 }
 
 /**
@@ -211,7 +251,10 @@ export function validateOptions<S extends OptionShape>(
       );
     }
     const previous = seen.get(key);
-    if (previous !== undefined) warnings.push(`option ${key} given more than once (as ${previous} and ${typed}); the last one wins`);
+    if (previous !== undefined)
+      warnings.push(
+        `option ${key} given more than once (as ${previous} and ${typed}); the last one wins`,
+      );
     seen.set(key, typed);
     input[key] = value ?? true;
   }

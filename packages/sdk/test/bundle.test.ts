@@ -281,7 +281,9 @@ describe('bundle to a script', () => {
     const dir = await scratch();
     await writeFile(path.join(dir, 'package.json'), '{ "type": "module" }\n');
     const result = await bundle({ entry: hello, outfile: path.join(dir, 'dist', 'hello') });
-    expect(JSON.parse(await readFile(path.join(dir, 'dist', 'package.json'), 'utf8'))).toEqual({ type: 'commonjs' });
+    expect(JSON.parse(await readFile(path.join(dir, 'dist', 'package.json'), 'utf8'))).toEqual({
+      type: 'commonjs',
+    });
     expect(await runFile(result.outfile, ['x'])).toMatchObject({ code: 0, stderr: '' });
   });
 

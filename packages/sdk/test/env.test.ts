@@ -1,7 +1,12 @@
 import { describe, it, expect } from 'vitest';
 import { readEnv } from '../src/env.ts';
 
-const base = { SS_REMOTE_HOST: '127.0.0.1', SS_REMOTE_PORT: '8388', SS_LOCAL_HOST: '127.0.0.1', SS_LOCAL_PORT: '1080' };
+const base = {
+  SS_REMOTE_HOST: '127.0.0.1',
+  SS_REMOTE_PORT: '8388',
+  SS_LOCAL_HOST: '127.0.0.1',
+  SS_LOCAL_PORT: '1080',
+};
 
 describe('readEnv', () => {
   it('reads the four variables and the options', () => {
@@ -37,19 +42,71 @@ describe('readEnv', () => {
     expect(Object.isFrozen(env.remoteHosts)).toBe(true);
   });
   it.each([
-    [{ SS_REMOTE_HOST: undefined }, 'SIP003_ENV_MISSING', 'SS_REMOTE_HOST must be a host name or IP address (several joined with "|"), it is not set'],
-    [{ SS_REMOTE_HOST: '' }, 'SIP003_ENV_MISSING', 'SS_REMOTE_HOST must be a host name or IP address (several joined with "|"), got ""'],
-    [{ SS_LOCAL_HOST: 'bad host' }, 'SIP003_ENV_INVALID', 'SS_LOCAL_HOST must be a host name or IP address (several joined with "|"), got "bad host"'],
-    [{ SS_LOCAL_HOST: '[127.0.0.1]' }, 'SIP003_ENV_INVALID', 'SS_LOCAL_HOST must be a host name or IP address (several joined with "|"), got "[127.0.0.1]"'],
-    [{ SS_REMOTE_HOST: 'a|' }, 'SIP003_ENV_INVALID', 'SS_REMOTE_HOST must be a host name or IP address (several joined with "|"), got "a|"'],
-    [{ SS_REMOTE_HOST: '127.0.0.1:8388' }, 'SIP003_ENV_INVALID', 'SS_REMOTE_HOST must be a host name or IP address (several joined with "|"), got "127.0.0.1:8388"'],
-    [{ SS_REMOTE_PORT: undefined }, 'SIP003_ENV_MISSING', 'SS_REMOTE_PORT must be an integer from 1 to 65535, it is not set'],
-    [{ SS_REMOTE_PORT: '80a' }, 'SIP003_ENV_INVALID', 'SS_REMOTE_PORT must be an integer from 1 to 65535, got "80a"'],
-    [{ SS_REMOTE_PORT: '0' }, 'SIP003_ENV_INVALID', 'SS_REMOTE_PORT must be an integer from 1 to 65535, got "0"'],
-    [{ SS_LOCAL_PORT: '65536' }, 'SIP003_ENV_INVALID', 'SS_LOCAL_PORT must be an integer from 1 to 65535, got "65536"'],
-    [{ SS_LOCAL_PORT: '-1' }, 'SIP003_ENV_INVALID', 'SS_LOCAL_PORT must be an integer from 1 to 65535, got "-1"'],
-    [{ SS_LOCAL_PORT: '1e3' }, 'SIP003_ENV_INVALID', 'SS_LOCAL_PORT must be an integer from 1 to 65535, got "1e3"'],
-    [{ SS_LOCAL_PORT: '' }, 'SIP003_ENV_MISSING', 'SS_LOCAL_PORT must be an integer from 1 to 65535, got ""'],
+    [
+      { SS_REMOTE_HOST: undefined },
+      'SIP003_ENV_MISSING',
+      'SS_REMOTE_HOST must be a host name or IP address (several joined with "|"), it is not set',
+    ],
+    [
+      { SS_REMOTE_HOST: '' },
+      'SIP003_ENV_MISSING',
+      'SS_REMOTE_HOST must be a host name or IP address (several joined with "|"), got ""',
+    ],
+    [
+      { SS_LOCAL_HOST: 'bad host' },
+      'SIP003_ENV_INVALID',
+      'SS_LOCAL_HOST must be a host name or IP address (several joined with "|"), got "bad host"',
+    ],
+    [
+      { SS_LOCAL_HOST: '[127.0.0.1]' },
+      'SIP003_ENV_INVALID',
+      'SS_LOCAL_HOST must be a host name or IP address (several joined with "|"), got "[127.0.0.1]"',
+    ],
+    [
+      { SS_REMOTE_HOST: 'a|' },
+      'SIP003_ENV_INVALID',
+      'SS_REMOTE_HOST must be a host name or IP address (several joined with "|"), got "a|"',
+    ],
+    [
+      { SS_REMOTE_HOST: '127.0.0.1:8388' },
+      'SIP003_ENV_INVALID',
+      'SS_REMOTE_HOST must be a host name or IP address (several joined with "|"), got "127.0.0.1:8388"',
+    ],
+    [
+      { SS_REMOTE_PORT: undefined },
+      'SIP003_ENV_MISSING',
+      'SS_REMOTE_PORT must be an integer from 1 to 65535, it is not set',
+    ],
+    [
+      { SS_REMOTE_PORT: '80a' },
+      'SIP003_ENV_INVALID',
+      'SS_REMOTE_PORT must be an integer from 1 to 65535, got "80a"',
+    ],
+    [
+      { SS_REMOTE_PORT: '0' },
+      'SIP003_ENV_INVALID',
+      'SS_REMOTE_PORT must be an integer from 1 to 65535, got "0"',
+    ],
+    [
+      { SS_LOCAL_PORT: '65536' },
+      'SIP003_ENV_INVALID',
+      'SS_LOCAL_PORT must be an integer from 1 to 65535, got "65536"',
+    ],
+    [
+      { SS_LOCAL_PORT: '-1' },
+      'SIP003_ENV_INVALID',
+      'SS_LOCAL_PORT must be an integer from 1 to 65535, got "-1"',
+    ],
+    [
+      { SS_LOCAL_PORT: '1e3' },
+      'SIP003_ENV_INVALID',
+      'SS_LOCAL_PORT must be an integer from 1 to 65535, got "1e3"',
+    ],
+    [
+      { SS_LOCAL_PORT: '' },
+      'SIP003_ENV_MISSING',
+      'SS_LOCAL_PORT must be an integer from 1 to 65535, got ""',
+    ],
   ])('%j → %s', (patch, code, message) => {
     const env: NodeJS.ProcessEnv = { ...base, ...patch };
     for (const [k, v] of Object.entries(patch)) if (v === undefined) delete env[k];

@@ -12,7 +12,9 @@ export const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '.
 export function vectorsDir(): string {
   const dir = process.env['SIP003_VECTORS_DIR'] ?? resolve(repoRoot, '../shared/protocol/vectors');
   if (!existsSync(resolve(dir, 'index.json'))) {
-    throw new Error(`protocol vectors not found at ${dir}: put shared/ beside the repository or set SIP003_VECTORS_DIR`);
+    throw new Error(
+      `protocol vectors not found at ${dir}: put shared/ beside the repository or set SIP003_VECTORS_DIR`,
+    );
   }
   return dir;
 }

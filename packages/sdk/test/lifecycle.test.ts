@@ -44,7 +44,13 @@ async function freePortEnv(target: number): Promise<NodeJS.ProcessEnv> {
   const probe = await startEchoServer();
   const port = probe.port;
   await probe.close();
-  return { ...process.env, SS_REMOTE_HOST: '127.0.0.1', SS_REMOTE_PORT: String(target), SS_LOCAL_HOST: '127.0.0.1', SS_LOCAL_PORT: String(port) };
+  return {
+    ...process.env,
+    SS_REMOTE_HOST: '127.0.0.1',
+    SS_REMOTE_PORT: String(target),
+    SS_LOCAL_HOST: '127.0.0.1',
+    SS_LOCAL_PORT: String(port),
+  };
 }
 
 async function waitListening(port: number): Promise<void> {
@@ -59,7 +65,10 @@ async function waitListening(port: number): Promise<void> {
   throw new Error(`nothing listens on ${port} after 5 s`);
 }
 
-function startPlugin(env: NodeJS.ProcessEnv, stdin: 'pipe' | 'ignore' = 'pipe'): { child: ChildProcess; stderr: () => string } {
+function startPlugin(
+  env: NodeJS.ProcessEnv,
+  stdin: 'pipe' | 'ignore' = 'pipe',
+): { child: ChildProcess; stderr: () => string } {
   const child = spawn(plugin, [], { env, stdio: [stdin, 'ignore', 'pipe'] });
   pids.push(child.pid!);
   let text = '';
@@ -77,7 +86,10 @@ describe('plugin lifecycle (built noop-plugin)', () => {
       const echo = await startEchoServer();
       servers.push(echo);
       const env = await freePortEnv(echo.port);
-      const hostProc = spawn(process.execPath, [host, plugin, mode], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      const hostProc = spawn(process.execPath, [host, plugin, mode], {
+        env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       pids.push(hostProc.pid!);
       const [line] = (await once(createInterface({ input: hostProc.stdout! }), 'line')) as [string];
       const pluginPid = Number(line);
@@ -141,13 +153,40 @@ describe('plugin lifecycle (built noop-plugin)', () => {
   });
 
   it.each([
-    [{ SS_REMOTE_PORT: 'http' }, 2, 'noop-plugin: SS_REMOTE_PORT must be an integer from 1 to 65535, got "http"'],
-    [{ SS_LOCAL_HOST: undefined }, 2, 'noop-plugin: SS_LOCAL_HOST must be a host name or IP address (several joined with "|"), it is not set'],
-    [{ SS_PLUGIN_OPTIONS: 'fast-opne' }, 2, 'noop-plugin: unknown option "fast-opne"; did you mean "fast-open"? (known: server, log-level, connect-timeout, handshake-timeout, idle-timeout, drain-timeout, max-connections, workers)'],
-    [{ SS_PLUGIN_OPTIONS: 'drain-timeout=x\\' }, 2, 'noop-plugin: SS_PLUGIN_OPTIONS: dangling "\\" at position 16 in "drain-timeout=x\\\\" (escape it as "\\\\")'],
-    [{ SS_REMOTE_HOST: '0.0.0.0' }, 2, 'noop-plugin: SS_REMOTE_HOST is "0.0.0.0", an address to listen on, so this is the server side; add "server" to the plugin options (SS_PLUGIN_OPTIONS="")'],
+    [
+      { SS_REMOTE_PORT: 'http' },
+      2,
+      'noop-plugin: SS_REMOTE_PORT must be an integer from 1 to 65535, got "http"',
+    ],
+    [
+      { SS_LOCAL_HOST: undefined },
+      2,
+      'noop-plugin: SS_LOCAL_HOST must be a host name or IP address (several joined with "|"), it is not set',
+    ],
+    [
+      { SS_PLUGIN_OPTIONS: 'fast-opne' },
+      2,
+      'noop-plugin: unknown option "fast-opne"; did you mean "fast-open"? (known: server, log-level, connect-timeout, handshake-timeout, idle-timeout, drain-timeout, max-connections, workers)',
+    ],
+    [
+      { SS_PLUGIN_OPTIONS: 'drain-timeout=x\\' },
+      2,
+      'noop-plugin: SS_PLUGIN_OPTIONS: dangling "\\" at position 16 in "drain-timeout=x\\\\" (escape it as "\\\\")',
+    ],
+    [
+      { SS_REMOTE_HOST: '0.0.0.0' },
+      2,
+      'noop-plugin: SS_REMOTE_HOST is "0.0.0.0", an address to listen on, so this is the server side; add "server" to the plugin options (SS_PLUGIN_OPTIONS="")',
+    ],
   ])('bad configuration %j → exit %i and one line', async (patch, code, line) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, SS_REMOTE_HOST: '127.0.0.1', SS_REMOTE_PORT: '8388', SS_LOCAL_HOST: '127.0.0.1', SS_LOCAL_PORT: '1', SS_PLUGIN_OPTIONS: '' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      SS_REMOTE_HOST: '127.0.0.1',
+      SS_REMOTE_PORT: '8388',
+      SS_LOCAL_HOST: '127.0.0.1',
+      SS_LOCAL_PORT: '1',
+      SS_PLUGIN_OPTIONS: '',
+    };
     for (const [k, v] of Object.entries(patch)) {
       if (v === undefined) delete env[k];
       else env[k] = v;
@@ -161,12 +200,20 @@ describe('plugin lifecycle (built noop-plugin)', () => {
   it('exits 3 with one line when it cannot listen', async () => {
     const taken = await startEchoServer();
     servers.push(taken);
-    const env: NodeJS.ProcessEnv = { ...process.env, SS_REMOTE_HOST: '127.0.0.1', SS_REMOTE_PORT: '8388', SS_LOCAL_HOST: '127.0.0.1', SS_LOCAL_PORT: String(taken.port) };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      SS_REMOTE_HOST: '127.0.0.1',
+      SS_REMOTE_PORT: '8388',
+      SS_LOCAL_HOST: '127.0.0.1',
+      SS_LOCAL_PORT: String(taken.port),
+    };
     const { child, stderr } = startPlugin(env);
     const [exit] = (await once(child, 'exit')) as [number];
     expect(exit).toBe(3);
     expect(stderr().trim().split('\n')).toHaveLength(1);
-    expect(stderr()).toContain('address already in use (EADDRINUSE); something already listens there: if this is the server side (ss-server), add "server" to the plugin options');
+    expect(stderr()).toContain(
+      'address already in use (EADDRINUSE); something already listens there: if this is the server side (ss-server), add "server" to the plugin options',
+    );
   });
 
   it('answers --version and --help, and tolerates -V with a warning', async () => {
@@ -177,7 +224,9 @@ describe('plugin lifecycle (built noop-plugin)', () => {
     const help = spawn(plugin, ['--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const helpOut = collectText(help);
     expect((await once(help, 'exit'))[0]).toBe(0);
-    expect(await helpOut).toContain('Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration, 3 cannot listen');
+    expect(await helpOut).toContain(
+      'Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration, 3 cannot listen',
+    );
 
     const echo = await startEchoServer();
     servers.push(echo);

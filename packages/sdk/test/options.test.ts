@@ -44,20 +44,29 @@ describe('parseOptions', () => {
   it.each([
     ['a=b\\', 'SS_PLUGIN_OPTIONS: dangling "\\" at position 4 in "a=b\\\\" (escape it as "\\\\")'],
     ['\\', 'SS_PLUGIN_OPTIONS: dangling "\\" at position 1 in "\\\\" (escape it as "\\\\")'],
-    ['obfs=http;obfs-host=x\\', 'SS_PLUGIN_OPTIONS: dangling "\\" at position 22 in "obfs=http;obfs-host=x\\\\" (escape it as "\\\\")'],
+    [
+      'obfs=http;obfs-host=x\\',
+      'SS_PLUGIN_OPTIONS: dangling "\\" at position 22 in "obfs=http;obfs-host=x\\\\" (escape it as "\\\\")',
+    ],
     ['=v', 'SS_PLUGIN_OPTIONS: empty option name before "=" at position 1 in "=v"'],
     ['a=1;=v', 'SS_PLUGIN_OPTIONS: empty option name before "=" at position 5 in "a=1;=v"'],
   ])('rejects %j with its position', (input, message) => {
-    expect(() => parseOptions(input)).toThrowError(expect.objectContaining({ message, code: 'SIP003_OPTION_SYNTAX' }));
+    expect(() => parseOptions(input)).toThrowError(
+      expect.objectContaining({ message, code: 'SIP003_OPTION_SYNTAX' }),
+    );
   });
 });
 
 describe('formatOptions', () => {
   it('escapes ; = \\ and writes flags bare', () => {
-    expect(formatOptions({ server: true, 'obfs-host': 'a;b=c\\d', off: false, skip: undefined, n: 3 })).toBe('server;obfs-host=a\\;b\\=c\\\\d;n=3');
+    expect(
+      formatOptions({ server: true, 'obfs-host': 'a;b=c\\d', off: false, skip: undefined, n: 3 }),
+    ).toBe('server;obfs-host=a\\;b\\=c\\\\d;n=3');
   });
   it('escapes : too for SIP002 plugin= values', () => {
-    expect(formatOptions([e('failover', '1.2.3.4:80')], { sip002: true })).toBe('failover=1.2.3.4\\:80');
+    expect(formatOptions([e('failover', '1.2.3.4:80')], { sip002: true })).toBe(
+      'failover=1.2.3.4\\:80',
+    );
     expect(escapeOption('a:b')).toBe('a:b');
   });
   it('refuses an empty key', () => {
@@ -70,9 +79,12 @@ describe('formatOptions', () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed % n;
     };
-    const word = (min: number): string => Array.from({ length: min + rnd(6) }, () => alphabet[rnd(alphabet.length)]).join('');
+    const word = (min: number): string =>
+      Array.from({ length: min + rnd(6) }, () => alphabet[rnd(alphabet.length)]).join('');
     for (let round = 0; round < 500; round++) {
-      const entries = Array.from({ length: 1 + rnd(5) }, () => e(word(1), rnd(3) === 0 ? null : word(0)));
+      const entries = Array.from({ length: 1 + rnd(5) }, () =>
+        e(word(1), rnd(3) === 0 ? null : word(0)),
+      );
       const text = formatOptions(entries);
       expect(parseOptions(text)).toEqual(entries);
       expect(parseOptions(formatOptions(entries, { sip002: true }))).toEqual(entries);
@@ -85,7 +97,9 @@ describe('the simple-obfs options corpus (vectors/sip003/sip003-plugin-options-q
     label: string;
     SS_PLUGIN_OPTIONS: string;
   }
-  const corpus = JSON.parse(readFileSync(resolve(vectorsDir(), 'sip003/sip003-plugin-options-quirks.json'), 'utf8')) as { option_cases: Case[] };
+  const corpus = JSON.parse(
+    readFileSync(resolve(vectorsDir(), 'sip003/sip003-plugin-options-quirks.json'), 'utf8'),
+  ) as { option_cases: Case[] };
   // How a SIP003-exact reader reads each spelling; where simple-obfs 0.0.5 differs, it is its bug.
   const expected: Record<string, OptionEntry[] | string> = {
     canonical: [e('obfs', 'http'), e('obfs-host', 'www.bing.com')],
@@ -97,14 +111,28 @@ describe('the simple-obfs options corpus (vectors/sip003/sip003-plugin-options-q
     'escaped-backslash': [e('obfs', 'http'), e('obfs-host', 'a\\b.com')],
     'escaped-colon': [e('obfs', 'http'), e('obfs-host', 'a:b.com')],
     'obfs-value-case-sensitive': [e('obfs', 'HTTP'), e('obfs-host', 'www.bing.com')],
-    'obfs-uri-unknown-in-0.0.5': [e('obfs', 'http'), e('obfs-host', 'www.bing.com'), e('obfs-uri', '/path')],
+    'obfs-uri-unknown-in-0.0.5': [
+      e('obfs', 'http'),
+      e('obfs-host', 'www.bing.com'),
+      e('obfs-uri', '/path'),
+    ],
     'trailing-semicolon': [e('obfs', 'http'), e('obfs-host', 'www.bing.com')],
     'leading-semicolon': [e('obfs', 'http'), e('obfs-host', 'www.bing.com')],
     'space-after-semicolon': [e('obfs', 'http'), e(' obfs-host', 'www.bing.com')],
     'repeated-key-last-wins': [e('obfs', 'http'), e('obfs-host', 'a.com'), e('obfs-host', 'b.com')],
     'no-obfs-host-default': [e('obfs', 'http')],
-    'flags-without-value': [e('obfs', 'http'), e('obfs-host', 'www.bing.com'), e('fast-open'), e('mptcp')],
-    'unknown-keys-ignored': [e('obfs', 'http'), e('obfs-host', 'www.bing.com'), e('foo', 'bar'), e('x')],
+    'flags-without-value': [
+      e('obfs', 'http'),
+      e('obfs-host', 'www.bing.com'),
+      e('fast-open'),
+      e('mptcp'),
+    ],
+    'unknown-keys-ignored': [
+      e('obfs', 'http'),
+      e('obfs-host', 'www.bing.com'),
+      e('foo', 'bar'),
+      e('x'),
+    ],
     'tls-mode': [e('obfs', 'tls'), e('obfs-host', 'www.bing.com')],
     'obfs-host-300-chars': [e('obfs', 'http'), e('obfs-host', 'h'.repeat(300))],
     'obfs-host-bare-flag': [e('obfs', 'http'), e('obfs-host')],
@@ -113,8 +141,11 @@ describe('the simple-obfs options corpus (vectors/sip003/sip003-plugin-options-q
   it('covers every case of the corpus', () => {
     expect(corpus.option_cases.map((c) => c.label).sort()).toEqual(Object.keys(expected).sort());
   });
-  it.each(corpus.option_cases.map((c) => [c.label, c.SS_PLUGIN_OPTIONS] as const))('%s', (label, text) => {
-    expect(parseOptions(text)).toEqual(expected[label]);
-    expect(parseOptions(formatOptions(parseOptions(text)))).toEqual(expected[label]);
-  });
+  it.each(corpus.option_cases.map((c) => [c.label, c.SS_PLUGIN_OPTIONS] as const))(
+    '%s',
+    (label, text) => {
+      expect(parseOptions(text)).toEqual(expected[label]);
+      expect(parseOptions(formatOptions(parseOptions(text)))).toEqual(expected[label]);
+    },
+  );
 });

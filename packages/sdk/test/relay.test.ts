@@ -2,8 +2,23 @@ import { connect, createServer, type Server, type Socket, type AddressInfo } fro
 import { once } from 'node:events';
 import { Transform } from 'node:stream';
 import { describe, it, expect, afterEach } from 'vitest';
-import { definePlugin, runPlugin, option, ProtocolError, type Codec, type PluginHandle } from '../src/index.ts';
-import { startPluginPair, startEchoServer, collect, connectTo, seededBytes, writeChunked, type TestServer } from '../src/testing/index.ts';
+import {
+  definePlugin,
+  runPlugin,
+  option,
+  ProtocolError,
+  type Codec,
+  type PluginHandle,
+} from '../src/index.ts';
+import {
+  startPluginPair,
+  startEchoServer,
+  collect,
+  connectTo,
+  seededBytes,
+  writeChunked,
+  type TestServer,
+} from '../src/testing/index.ts';
 import { logCollector } from './helpers.ts';
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
@@ -16,7 +31,9 @@ function later<T extends { close(): Promise<unknown> }>(thing: T): T {
 }
 
 /** A server whose handler gets each socket; tracks and destroys them at cleanup. */
-async function startServer(handler: (socket: Socket) => void): Promise<{ port: number; server: Server; sockets: Set<Socket>; close(): Promise<void> }> {
+async function startServer(
+  handler: (socket: Socket) => void,
+): Promise<{ port: number; server: Server; sockets: Set<Socket>; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = createServer({ allowHalfOpen: true }, (s) => {
     sockets.add(s);
@@ -63,7 +80,8 @@ function framing(): { encode: Codec; decode: Codec } {
         }
       },
       flush() {
-        if (pending.length > 0) throw new ProtocolError(`${pending.length} bytes of a frame left at end`);
+        if (pending.length > 0)
+          throw new ProtocolError(`${pending.length} bytes of a frame left at end`);
       },
     },
   };
@@ -90,11 +108,15 @@ describe('relay through a plugin pair', () => {
       });
 
       it('delivers the reply sent after the client FIN (half-close client→server)', async () => {
-        const upstream = later(await startServer((s) => {
-          const parts: Buffer[] = [];
-          s.on('data', (c: Buffer) => parts.push(c));
-          s.on('end', () => setTimeout(() => s.end(`reply to ${Buffer.concat(parts).length} bytes`), 50));
-        }));
+        const upstream = later(
+          await startServer((s) => {
+            const parts: Buffer[] = [];
+            s.on('data', (c: Buffer) => parts.push(c));
+            s.on('end', () =>
+              setTimeout(() => s.end(`reply to ${Buffer.concat(parts).length} bytes`), 50),
+            );
+          }),
+        );
         const pair = later(await startPluginPair(plugin, { target: { port: upstream.port } }));
         const socket = await pair.connect();
         const got = collect(socket);
@@ -104,10 +126,12 @@ describe('relay through a plugin pair', () => {
 
       it('keeps the upload going after the server FIN (half-close server→client)', async () => {
         let upload: Promise<Buffer> | undefined;
-        const upstream = later(await startServer((s) => {
-          upload = collect(s);
-          s.end('bye');
-        }));
+        const upstream = later(
+          await startServer((s) => {
+            upload = collect(s);
+            s.end('bye');
+          }),
+        );
         const pair = later(await startPluginPair(plugin, { target: { port: upstream.port } }));
         const socket = await pair.connect();
         socket.write('hi');
@@ -122,10 +146,12 @@ describe('relay through a plugin pair', () => {
         // Upstream reads nothing for a while: the sender must see write() return false instead of
         // the plugin buffering everything in memory.
         let upstreamSocket: Socket | undefined;
-        const upstream = later(await startServer((s) => {
-          upstreamSocket = s;
-          s.pause();
-        }));
+        const upstream = later(
+          await startServer((s) => {
+            upstreamSocket = s;
+            s.pause();
+          }),
+        );
         const pair = later(await startPluginPair(plugin, { target: { port: upstream.port } }));
         const socket = await pair.connect();
         const chunk = Buffer.alloc(64 * 1024, 1);
@@ -134,7 +160,10 @@ describe('relay through a plugin pair', () => {
         for (let i = 0; i < 2000 && Date.now() < deadline; i++) {
           written += chunk.length;
           if (!socket.write(chunk)) {
-            const drained = await Promise.race([once(socket, 'drain').then(() => true), new Promise((r) => setTimeout(r, 300, false))]);
+            const drained = await Promise.race([
+              once(socket, 'drain').then(() => true),
+              new Promise((r) => setTimeout(r, 300, false)),
+            ]);
             if (!drained) break;
           }
         }
@@ -163,7 +192,9 @@ describe('relay through a plugin pair', () => {
   it('resets a connection whose peer breaks the protocol, and only that one', async () => {
     const echo = later(await startEchoServer());
     const { lines, sink } = logCollector();
-    const pair = later(await startPluginPair(framed, { target: { port: echo.port }, logSink: sink }));
+    const pair = later(
+      await startPluginPair(framed, { target: { port: echo.port }, logSink: sink }),
+    );
     const good = await pair.connect();
     const goodDone = collect(good);
     good.write('before');
@@ -180,7 +211,12 @@ describe('relay through a plugin pair', () => {
 
   it('closes a connection that stays idle both ways, not one with traffic in either direction', async () => {
     const echo = later(await startEchoServer());
-    const pair = later(await startPluginPair(plain, { target: { port: echo.port }, options: { 'idle-timeout': 0.4 } }));
+    const pair = later(
+      await startPluginPair(plain, {
+        target: { port: echo.port },
+        options: { 'idle-timeout': 0.4 },
+      }),
+    );
     const busy = await pair.connect();
     const busyDone = collect(busy);
     const idle = await pair.connect();
@@ -230,7 +266,13 @@ describe('relay through a plugin pair', () => {
     });
     const server = later(
       await runPlugin(router, {
-        env: { SS_REMOTE_HOST: '127.0.0.1', SS_REMOTE_PORT: '1', SS_LOCAL_HOST: '127.0.0.1', SS_LOCAL_PORT: String(echo.port), SS_PLUGIN_OPTIONS: `server;handshake-timeout=0.3;failover=127.0.0.1:${failover.port}` },
+        env: {
+          SS_REMOTE_HOST: '127.0.0.1',
+          SS_REMOTE_PORT: '1',
+          SS_LOCAL_HOST: '127.0.0.1',
+          SS_LOCAL_PORT: String(echo.port),
+          SS_PLUGIN_OPTIONS: `server;handshake-timeout=0.3;failover=127.0.0.1:${failover.port}`,
+        },
         listenPort: 0,
         logSink: () => undefined,
       }),
@@ -253,8 +295,14 @@ describe('relay through a plugin pair', () => {
   });
 
   it('accepts a Duplex as a codec (escape hatch)', async () => {
-    const upper = (): Transform => new Transform({ transform: (c: Buffer, _e, cb) => cb(null, Buffer.from(c.toString().toUpperCase())) });
-    const plugin = definePlugin({ name: 'upper', session: (ctx) => (ctx.mode === 'client' ? { encode: upper() } : {}) });
+    const upper = (): Transform =>
+      new Transform({
+        transform: (c: Buffer, _e, cb) => cb(null, Buffer.from(c.toString().toUpperCase())),
+      });
+    const plugin = definePlugin({
+      name: 'upper',
+      session: (ctx) => (ctx.mode === 'client' ? { encode: upper() } : {}),
+    });
     const echo = later(await startEchoServer());
     const pair = later(await startPluginPair(plugin, { target: { port: echo.port } }));
     const socket = await pair.connect();
@@ -266,7 +314,13 @@ describe('relay through a plugin pair', () => {
   it('refuses connections over max-connections and counts them', async () => {
     const echo = later(await startEchoServer());
     const { lines, sink } = logCollector();
-    const pair = later(await startPluginPair(plain, { target: { port: echo.port }, clientOptions: { 'max-connections': 2 }, logSink: sink }));
+    const pair = later(
+      await startPluginPair(plain, {
+        target: { port: echo.port },
+        clientOptions: { 'max-connections': 2 },
+        logSink: sink,
+      }),
+    );
     const a = await pair.connect();
     const b = await pair.connect();
     a.write('a');
@@ -276,7 +330,9 @@ describe('relay through a plugin pair', () => {
     const cError = once(c, 'error').catch((e: unknown) => e);
     expect(await cError).toMatchObject([{ code: 'ECONNRESET' }]);
     expect(pair.client.stats.dropped).toBe(1);
-    expect(lines).toContain('framed warn max-connections (2) reached; connection refused'.replace('framed', 'plain'));
+    expect(lines).toContain(
+      'framed warn max-connections (2) reached; connection refused'.replace('framed', 'plain'),
+    );
     a.end();
     b.end();
     await Promise.all([collect(a), collect(b)]);
@@ -303,7 +359,12 @@ describe('listening', () => {
   it('hints at the missing "server" flag when SS_LOCAL is taken in client mode', async () => {
     const taken = later(await startServer(() => undefined));
     const error = await runPlugin(plain, {
-      env: { SS_REMOTE_HOST: '127.0.0.1', SS_REMOTE_PORT: '8388', SS_LOCAL_HOST: '127.0.0.1', SS_LOCAL_PORT: String(taken.port) },
+      env: {
+        SS_REMOTE_HOST: '127.0.0.1',
+        SS_REMOTE_PORT: '8388',
+        SS_LOCAL_HOST: '127.0.0.1',
+        SS_LOCAL_PORT: String(taken.port),
+      },
       logSink: () => undefined,
     }).catch((e: unknown) => e);
     expect(error).toMatchObject({
@@ -313,9 +374,20 @@ describe('listening', () => {
   });
 
   it('says a 0.0.0.0 SS_REMOTE_HOST means server mode', async () => {
-    await expect(runPlugin(plain, { env: { SS_REMOTE_HOST: '0.0.0.0', SS_REMOTE_PORT: '8388', SS_LOCAL_HOST: '127.0.0.1', SS_LOCAL_PORT: '1080', SS_PLUGIN_OPTIONS: '' } })).rejects.toMatchObject({
+    await expect(
+      runPlugin(plain, {
+        env: {
+          SS_REMOTE_HOST: '0.0.0.0',
+          SS_REMOTE_PORT: '8388',
+          SS_LOCAL_HOST: '127.0.0.1',
+          SS_LOCAL_PORT: '1080',
+          SS_PLUGIN_OPTIONS: '',
+        },
+      }),
+    ).rejects.toMatchObject({
       code: 'SIP003_MODE_MISMATCH',
-      message: 'SS_REMOTE_HOST is "0.0.0.0", an address to listen on, so this is the server side; add "server" to the plugin options (SS_PLUGIN_OPTIONS="")',
+      message:
+        'SS_REMOTE_HOST is "0.0.0.0", an address to listen on, so this is the server side; add "server" to the plugin options (SS_PLUGIN_OPTIONS="")',
     });
   });
 
@@ -323,7 +395,13 @@ describe('listening', () => {
     const echo: TestServer = later(await startEchoServer());
     const handle: PluginHandle = later(
       await runPlugin(plain, {
-        env: { SS_REMOTE_HOST: '127.0.0.1|::1', SS_REMOTE_PORT: '1', SS_LOCAL_HOST: '127.0.0.1', SS_LOCAL_PORT: String(echo.port), SS_PLUGIN_OPTIONS: 'server' },
+        env: {
+          SS_REMOTE_HOST: '127.0.0.1|::1',
+          SS_REMOTE_PORT: '1',
+          SS_LOCAL_HOST: '127.0.0.1',
+          SS_LOCAL_PORT: String(echo.port),
+          SS_PLUGIN_OPTIONS: 'server',
+        },
         listenPort: 0,
         logSink: () => undefined,
       }),

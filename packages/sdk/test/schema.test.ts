@@ -1,5 +1,11 @@
 import { describe, it, expect } from 'vitest';
-import { option, validateOptions, suggest, describeOptions, type OptionShape } from '../src/schema.ts';
+import {
+  option,
+  validateOptions,
+  suggest,
+  describeOptions,
+  type OptionShape,
+} from '../src/schema.ts';
 import { parseOptions } from '../src/options.ts';
 
 const shape = {
@@ -11,19 +17,46 @@ const shape = {
   verbose: option.flag(),
 } satisfies OptionShape;
 
-const run = (text: string) => validateOptions(parseOptions(text), { shape, aliases: { host: 'obfs-host', t: 'idle-timeout' }, tolerated: { mptcp: 'MPTCP is not available; ignored' } });
+const run = (text: string) =>
+  validateOptions(parseOptions(text), {
+    shape,
+    aliases: { host: 'obfs-host', t: 'idle-timeout' },
+    tolerated: { mptcp: 'MPTCP is not available; ignored' },
+  });
 
 describe('validateOptions', () => {
   it('applies defaults, including the SDK common options', () => {
     const { values, warnings } = run('');
-    expect(values).toMatchObject({ obfs: 'http', 'obfs-host': 'cloudfront.net', delay: 2, verbose: false, server: false, 'connect-timeout': 10, 'idle-timeout': 600, 'drain-timeout': 1, 'max-connections': 8192, workers: 1 });
+    expect(values).toMatchObject({
+      obfs: 'http',
+      'obfs-host': 'cloudfront.net',
+      delay: 2,
+      verbose: false,
+      server: false,
+      'connect-timeout': 10,
+      'idle-timeout': 600,
+      'drain-timeout': 1,
+      'max-connections': 8192,
+      workers: 1,
+    });
     expect(values.level).toBeUndefined();
     expect(values.failover).toBeUndefined();
     expect(warnings).toEqual([]);
   });
   it('types every value', () => {
-    const { values } = run('server;obfs=tls;host=a.com;level=3;delay=0.5;failover=[::1]:80;verbose=no;t=30');
-    expect(values).toMatchObject({ server: true, obfs: 'tls', 'obfs-host': 'a.com', level: 3, delay: 0.5, failover: { host: '::1', port: 80 }, verbose: false, 'idle-timeout': 30 });
+    const { values } = run(
+      'server;obfs=tls;host=a.com;level=3;delay=0.5;failover=[::1]:80;verbose=no;t=30',
+    );
+    expect(values).toMatchObject({
+      server: true,
+      obfs: 'tls',
+      'obfs-host': 'a.com',
+      level: 3,
+      delay: 0.5,
+      failover: { host: '::1', port: 80 },
+      verbose: false,
+      'idle-timeout': 30,
+    });
   });
   it('warns once for host-added and tolerated keys', () => {
     const { warnings } = run('fast-open;fastOpen;__android_vpn;mptcp');
@@ -37,27 +70,81 @@ describe('validateOptions', () => {
   it('keeps the last of repeated keys, with a warning', () => {
     const { values, warnings } = run('obfs-host=a.com;host=b.com');
     expect(values['obfs-host']).toBe('b.com');
-    expect(warnings).toEqual(['option obfs-host given more than once (as obfs-host and host); the last one wins']);
+    expect(warnings).toEqual([
+      'option obfs-host given more than once (as obfs-host and host); the last one wins',
+    ]);
   });
   it.each([
     ['obfs=htp', 'SIP003_OPTION_INVALID', 'obfs: expected one of http, tls, got "htp"'],
     ['obfs=HTTP', 'SIP003_OPTION_INVALID', 'obfs: expected one of http, tls, got "HTTP"'],
     ['obfs', 'SIP003_OPTION_INVALID', 'obfs: expected one of http, tls, got a bare flag'],
-    ['obfs-host=', 'SIP003_OPTION_INVALID', 'obfs-host: expected a non-empty value of at most 255 characters, got ""'],
-    ['obfs-host', 'SIP003_OPTION_INVALID', 'obfs-host: expected a non-empty value of at most 255 characters, got a bare flag'],
-    [`obfs-host=${'h'.repeat(256)}`, 'SIP003_OPTION_INVALID', `obfs-host: expected a non-empty value of at most 255 characters, got "${'h'.repeat(256)}"`],
+    [
+      'obfs-host=',
+      'SIP003_OPTION_INVALID',
+      'obfs-host: expected a non-empty value of at most 255 characters, got ""',
+    ],
+    [
+      'obfs-host',
+      'SIP003_OPTION_INVALID',
+      'obfs-host: expected a non-empty value of at most 255 characters, got a bare flag',
+    ],
+    [
+      `obfs-host=${'h'.repeat(256)}`,
+      'SIP003_OPTION_INVALID',
+      `obfs-host: expected a non-empty value of at most 255 characters, got "${'h'.repeat(256)}"`,
+    ],
     ['level=10', 'SIP003_OPTION_INVALID', 'level: expected an integer from 1 to 9, got "10"'],
     ['level=2.5', 'SIP003_OPTION_INVALID', 'level: expected an integer from 1 to 9, got "2.5"'],
-    ['delay=-1', 'SIP003_OPTION_INVALID', 'delay: expected a number of seconds from 0 to 10, got "-1"'],
-    ['failover=example.com', 'SIP003_OPTION_INVALID', 'failover: expected host:port (IPv6 as [addr]:port), got "example.com"'],
-    ['failover=::1:80', 'SIP003_OPTION_INVALID', 'failover: expected host:port (IPv6 as [addr]:port), got "::1:80"'],
-    ['verbose=maybe', 'SIP003_OPTION_INVALID', 'verbose: expected a bare flag or one of true, false, 1, 0, yes, no, on, off, got "maybe"'],
-    ['obfs=x;level=0', 'SIP003_OPTION_INVALID', 'obfs: expected one of http, tls, got "x"; level: expected an integer from 1 to 9, got "0"'],
-    ['max-connections=0', 'SIP003_OPTION_INVALID', 'max-connections: expected an integer from 1 to 1000000, got "0"'],
-    ['obfs_host=a.com', 'SIP003_OPTION_UNKNOWN', 'unknown option "obfs_host"; did you mean "obfs-host"? (known: server, log-level, connect-timeout, handshake-timeout, idle-timeout, drain-timeout, max-connections, workers, obfs, obfs-host, level, delay, failover, verbose)'],
-    ['obsf-host=a.com', 'SIP003_OPTION_UNKNOWN', 'unknown option "obsf-host"; did you mean "obfs-host"? (known: server, log-level, connect-timeout, handshake-timeout, idle-timeout, drain-timeout, max-connections, workers, obfs, obfs-host, level, delay, failover, verbose)'],
-    ['zzz', 'SIP003_OPTION_UNKNOWN', 'unknown option "zzz" (known: server, log-level, connect-timeout, handshake-timeout, idle-timeout, drain-timeout, max-connections, workers, obfs, obfs-host, level, delay, failover, verbose)'],
-    [' obfs-host=a.com', 'SIP003_OPTION_UNKNOWN', 'unknown option " obfs-host"; did you mean "obfs-host"? (known: server, log-level, connect-timeout, handshake-timeout, idle-timeout, drain-timeout, max-connections, workers, obfs, obfs-host, level, delay, failover, verbose)'],
+    [
+      'delay=-1',
+      'SIP003_OPTION_INVALID',
+      'delay: expected a number of seconds from 0 to 10, got "-1"',
+    ],
+    [
+      'failover=example.com',
+      'SIP003_OPTION_INVALID',
+      'failover: expected host:port (IPv6 as [addr]:port), got "example.com"',
+    ],
+    [
+      'failover=::1:80',
+      'SIP003_OPTION_INVALID',
+      'failover: expected host:port (IPv6 as [addr]:port), got "::1:80"',
+    ],
+    [
+      'verbose=maybe',
+      'SIP003_OPTION_INVALID',
+      'verbose: expected a bare flag or one of true, false, 1, 0, yes, no, on, off, got "maybe"',
+    ],
+    [
+      'obfs=x;level=0',
+      'SIP003_OPTION_INVALID',
+      'obfs: expected one of http, tls, got "x"; level: expected an integer from 1 to 9, got "0"',
+    ],
+    [
+      'max-connections=0',
+      'SIP003_OPTION_INVALID',
+      'max-connections: expected an integer from 1 to 1000000, got "0"',
+    ],
+    [
+      'obfs_host=a.com',
+      'SIP003_OPTION_UNKNOWN',
+      'unknown option "obfs_host"; did you mean "obfs-host"? (known: server, log-level, connect-timeout, handshake-timeout, idle-timeout, drain-timeout, max-connections, workers, obfs, obfs-host, level, delay, failover, verbose)',
+    ],
+    [
+      'obsf-host=a.com',
+      'SIP003_OPTION_UNKNOWN',
+      'unknown option "obsf-host"; did you mean "obfs-host"? (known: server, log-level, connect-timeout, handshake-timeout, idle-timeout, drain-timeout, max-connections, workers, obfs, obfs-host, level, delay, failover, verbose)',
+    ],
+    [
+      'zzz',
+      'SIP003_OPTION_UNKNOWN',
+      'unknown option "zzz" (known: server, log-level, connect-timeout, handshake-timeout, idle-timeout, drain-timeout, max-connections, workers, obfs, obfs-host, level, delay, failover, verbose)',
+    ],
+    [
+      ' obfs-host=a.com',
+      'SIP003_OPTION_UNKNOWN',
+      'unknown option " obfs-host"; did you mean "obfs-host"? (known: server, log-level, connect-timeout, handshake-timeout, idle-timeout, drain-timeout, max-connections, workers, obfs, obfs-host, level, delay, failover, verbose)',
+    ],
   ])('%j → %s', (text, code, message) => {
     expect(() => run(text)).toThrowError(expect.objectContaining({ code, message }));
   });
@@ -84,7 +171,9 @@ describe('suggest', () => {
 
 describe('describeOptions', () => {
   it('lists every option with its description and default', () => {
-    const lines = describeOptions({ 'obfs-host': option.string({ default: 'cloudfront.net' }).describe('Host header') });
+    const lines = describeOptions({
+      'obfs-host': option.string({ default: 'cloudfront.net' }).describe('Host header'),
+    });
     expect(lines).toContain('  obfs-host          Host header (default: cloudfront.net)');
     expect(lines.some((l) => l.startsWith('  server '))).toBe(true);
   });

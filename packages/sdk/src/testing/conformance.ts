@@ -58,7 +58,11 @@ async function withDeadline<T>(step: string, ms: number, work: Promise<T>): Prom
 }
 
 /** Echo through the pair: write `data` in `sizes` chunks, expect the same bytes back. */
-async function echo(pair: PluginPair<unknown>, data: Buffer, sizes: readonly number[] | ((i: number) => number)): Promise<Buffer> {
+async function echo(
+  pair: PluginPair<unknown>,
+  data: Buffer,
+  sizes: readonly number[] | ((i: number) => number),
+): Promise<Buffer> {
   const socket = await pair.connect();
   const received = collect(socket);
   await writeChunked(socket, data, sizes);
@@ -69,7 +73,9 @@ async function echo(pair: PluginPair<unknown>, data: Buffer, sizes: readonly num
  * Upstream that sends `greeting` and FIN at once, then counts what the client still sends: the
  * server-to-client half-close. Resolves each connection's upload through `uploads`.
  */
-async function startCloseFirstServer(greeting: Buffer): Promise<TestServer & { uploads: Promise<Buffer>[] }> {
+async function startCloseFirstServer(
+  greeting: Buffer,
+): Promise<TestServer & { uploads: Promise<Buffer>[] }> {
   const uploads: Promise<Buffer>[] = [];
   const sockets = new Set<Socket>();
   const server = createServer({ allowHalfOpen: true }, (socket) => {
@@ -103,7 +109,14 @@ async function startCloseFirstServer(greeting: Buffer): Promise<TestServer & { u
  */
 export async function checkCodecRoundTrip<S extends OptionShape>(
   plugin: Plugin<S>,
-  { options = {}, clientOptions = {}, serverOptions = {}, largeBytes = 16 * 1024 * 1024, seed = 1, timeoutMs = 60_000 }: ConformanceOptions = {},
+  {
+    options = {},
+    clientOptions = {},
+    serverOptions = {},
+    largeBytes = 16 * 1024 * 1024,
+    seed = 1,
+    timeoutMs = 60_000,
+  }: ConformanceOptions = {},
 ): Promise<ConformanceReport> {
   const report: ConformanceReport = { steps: [] };
   const pairOptions = { options, clientOptions, serverOptions };
@@ -143,7 +156,8 @@ export async function checkCodecRoundTrip<S extends OptionShape>(
       const socket = await pair.connect();
       socket.end();
       const got = await collect(socket);
-      if (got.length !== 0) throw new ConformanceError(`empty connection: received ${got.length} bytes, expected none`);
+      if (got.length !== 0)
+        throw new ConformanceError(`empty connection: received ${got.length} bytes, expected none`);
     });
     await step('concurrent connections', async () => {
       const results = await Promise.all(
@@ -165,7 +179,11 @@ export async function checkCodecRoundTrip<S extends OptionShape>(
       garbage.destroy();
       const rest = seededBytes(5000, seed + 5);
       victim.end(rest);
-      expectEqual('connection next to garbage', await victimDone, Buffer.concat([seededBytes(100, seed), rest]));
+      expectEqual(
+        'connection next to garbage',
+        await victimDone,
+        Buffer.concat([seededBytes(100, seed), rest]),
+      );
       const after = seededBytes(2000, seed + 6);
       expectEqual('new connection after garbage', await echo(pair, after, [2000]), after);
     });
@@ -175,7 +193,12 @@ export async function checkCodecRoundTrip<S extends OptionShape>(
   }
 
   await step('half-close: client FIN, reply after it', async () => {
-    const reply = (req: Buffer): Buffer => Buffer.concat([Buffer.from(`got ${req.length}:`), sha256Buf(req), seededBytes(1 << 20, seed + 7)]);
+    const reply = (req: Buffer): Buffer =>
+      Buffer.concat([
+        Buffer.from(`got ${req.length}:`),
+        sha256Buf(req),
+        seededBytes(1 << 20, seed + 7),
+      ]);
     const upstream = await startReplyAfterFinServer(reply);
     const p = await startPluginPair(plugin, { target: { port: upstream.port }, ...pairOptions });
     try {
@@ -202,7 +225,8 @@ export async function checkCodecRoundTrip<S extends OptionShape>(
       const later = seededBytes(500_000, seed + 11);
       await writeChunked(socket, later, [32768]);
       const upload = upstream.uploads[0];
-      if (upload === undefined) throw new ConformanceError('upstream FIN first: upstream saw no connection');
+      if (upload === undefined)
+        throw new ConformanceError('upstream FIN first: upstream saw no connection');
       expectEqual('upload after upstream FIN', await upload, Buffer.concat([first, later]));
     } finally {
       await p.close();

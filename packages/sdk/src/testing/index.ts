@@ -15,5 +15,25 @@ export {
   sha256,
   seededBytes,
   writeChunked,
+  startHashServer,
+  startSourceServer,
+  hashStream,
 } from './servers.ts';
 export type { TestServer } from './servers.ts';
+export {
+  REQUIRE_INTEROP,
+  findBinary,
+  missingBinaries,
+  freePort,
+  waitForPort,
+  startProcess,
+  startShadowsocks,
+  socks5Connect,
+  checkTransfers,
+} from './shadowsocks.ts';
+export type {
+  TransferReport,
+  ManagedProcess,
+  ShadowsocksOptions,
+  ShadowsocksPair,
+} from './shadowsocks.ts';

@@ -34,7 +34,14 @@ export interface PluginPair<O> {
  */
 export async function startPluginPair<S extends OptionShape>(
   plugin: Plugin<S>,
-  { target, options = {}, clientOptions = {}, serverOptions = {}, logSink = () => undefined, host = '127.0.0.1' }: PluginPairOptions,
+  {
+    target,
+    options = {},
+    clientOptions = {},
+    serverOptions = {},
+    logSink = () => undefined,
+    host = '127.0.0.1',
+  }: PluginPairOptions,
 ): Promise<PluginPair<PluginOptions<S>>> {
   const server = await runPlugin(plugin, {
     env: {

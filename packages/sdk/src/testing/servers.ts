@@ -85,7 +85,9 @@ export function collect(socket: Socket, timeoutMs = 30_000): Promise<Buffer> {
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`collect: no end of data within ${timeoutMs} ms (${chunks.length} chunks read)`));
+      reject(
+        new Error(`collect: no end of data within ${timeoutMs} ms (${chunks.length} chunks read)`),
+      );
     }, timeoutMs);
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.once('end', () => {
@@ -125,7 +127,12 @@ export function seededBytes(length: number, seed = 1): Buffer {
 }
 
 /** Writes `data` in chunks of the given sizes (cycled), respecting backpressure, then FIN. */
-export async function writeChunked(socket: Socket, data: Buffer, sizes: readonly number[] | ((i: number) => number), end = true): Promise<void> {
+export async function writeChunked(
+  socket: Socket,
+  data: Buffer,
+  sizes: readonly number[] | ((i: number) => number),
+  end = true,
+): Promise<void> {
   let offset = 0;
   let i = 0;
   while (offset < data.length) {
@@ -138,4 +145,78 @@ export async function writeChunked(socket: Socket, data: Buffer, sizes: readonly
     if (size < 64 && i % 16 === 0) await new Promise((r) => setImmediate(r));
   }
   if (end) socket.end();
+}
+
+/**
+ * Upload sink: each connection starts with an 8-byte big-endian length; once that many bytes have
+ * arrived it answers the sha256 hex and byte count, and closes. It needs no FIN from the client,
+ * because shadowsocks-libev turns a half-close into a full close.
+ */
+export async function startHashServer(host = '127.0.0.1'): Promise<TestServer> {
+  const t = track((socket) => {
+    const hash = createHash('sha256');
+    let expected = -1;
+    let header = Buffer.alloc(0);
+    let bytes = 0;
+    const answer = (): void => {
+      socket.end(`${hash.digest('hex')} ${bytes}\n`);
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (expected < 0) {
+        header = Buffer.concat([header, chunk]);
+        if (header.length < 8) return;
+        expected = Number(header.readBigUInt64BE(0));
+        chunk = header.subarray(8);
+      }
+      if (bytes >= expected) return;
+      const take = chunk.subarray(0, expected - bytes);
+      bytes += take.length;
+      hash.update(take);
+      if (bytes === expected) answer();
+    });
+    socket.on('end', () => {
+      if (bytes < expected || expected < 0) answer();
+    });
+  }, host);
+  return t.finish();
+}
+
+/** Download source: sends `seededBytes(bytes, seed)` to every connection, then FIN. */
+export async function startSourceServer(
+  bytes: number,
+  seed = 1,
+  host = '127.0.0.1',
+): Promise<TestServer> {
+  const data = seededBytes(bytes, seed);
+  const t = track((socket) => {
+    socket.end(data);
+  }, host);
+  return t.finish();
+}
+
+/** Reads a socket to its end, hashing as it goes; resolves sha256 hex and byte count. */
+export function hashStream(
+  socket: Socket,
+  timeoutMs = 120_000,
+): Promise<{ sha256: string; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`hashStream: no end of data within ${timeoutMs} ms (${bytes} bytes read)`));
+    }, timeoutMs);
+    socket.on('data', (c: Buffer) => {
+      bytes += c.length;
+      hash.update(c);
+    });
+    socket.once('end', () => {
+      clearTimeout(timer);
+      resolve({ sha256: hash.digest('hex'), bytes });
+    });
+    socket.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
 }

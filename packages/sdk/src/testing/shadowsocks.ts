@@ -1,0 +1,387 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { once } from 'node:events';
+import { createServer, isIP, type AddressInfo, type Socket } from 'node:net';
+import { delimiter, join } from 'node:path';
+import {
+  collect,
+  connectTo,
+  hashStream,
+  seededBytes,
+  sha256,
+  startHashServer,
+  startSourceServer,
+  writeChunked,
+} from './servers.ts';
+
+/** The env variable that turns a missing interop binary from a skip into a failure (CI sets it). */
+export const REQUIRE_INTEROP = 'SIP003_REQUIRE_INTEROP';
+
+/** Full path of an executable on PATH, or undefined. */
+export function findBinary(name: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Which of `names` are missing. When SIP003_REQUIRE_INTEROP is set (CI), a missing binary throws
+ * instead, so interop tests can never be skipped silently there.
+ */
+export function missingBinaries(names: readonly string[]): string[] {
+  const missing = names.filter((n) => findBinary(n) === undefined);
+  if (missing.length > 0 && (process.env[REQUIRE_INTEROP] ?? '') !== '') {
+    throw new Error(
+      `${REQUIRE_INTEROP} is set but ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not on PATH (apt-get install -y shadowsocks-libev simple-obfs)`,
+    );
+  }
+  return missing;
+}
+
+/** A free loopback TCP port (bound and released; the usual host-side race applies). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const server = createServer();
+  server.listen(0, host);
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+/** Polls until something accepts on the port; rejects after `timeoutMs` or when `child` exits. */
+export async function waitForPort(
+  port: number,
+  {
+    child,
+    timeoutMs = 10_000,
+    host = '127.0.0.1',
+  }: { child?: ChildProcess; timeoutMs?: number; host?: string } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
+    if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(
+        `process ${child.spawnfile} exited (${child.exitCode ?? child.signalCode}) before port ${port} opened`,
+      );
+    }
+    try {
+      (await connectTo(port, host)).destroy();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+}
+
+/** A child process with its stderr kept, ended by PID on close. */
+export interface ManagedProcess {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  stop(): Promise<void>;
+}
+
+/** Spawns a process with a pipe as stdin (like ss-libev does for plugins) and keeps its output. */
+export function startProcess(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): ManagedProcess {
+  const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (t: string): void => {
+    if (output.length < 200_000) output += t;
+  };
+  child.stdout?.setEncoding('utf8').on('data', keep);
+  child.stderr?.setEncoding('utf8').on('data', keep);
+  child.on('error', (e) => keep(`spawn error: ${e.message}\n`));
+  return {
+    child,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export interface ShadowsocksOptions {
+  /** Plugin executable for ss-local; omit for no plugin. */
+  clientPlugin?: string;
+  clientPluginOptions?: string;
+  /** Plugin executable for ss-server; omit for no plugin. */
+  serverPlugin?: string;
+  serverPluginOptions?: string;
+  method?: string;
+  password?: string;
+  /** Environment for both hosts (their plugins inherit it). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A running ss-server + ss-local pair (shadowsocks-libev) with SOCKS5 on `socksPort`. */
+export interface ShadowsocksPair {
+  readonly socksPort: number;
+  readonly serverPort: number;
+  readonly server: ManagedProcess;
+  readonly local: ManagedProcess;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts real `ss-server` and `ss-local` on loopback with `--plugin`, exactly as an admin would,
+ * and waits until both listen. The server's public port is where its plugin listens.
+ */
+export async function startShadowsocks(options: ShadowsocksOptions = {}): Promise<ShadowsocksPair> {
+  const method = options.method ?? 'chacha20-ietf-poly1305';
+  const password = options.password ?? 'sip003-interop';
+  const env = options.env ?? process.env;
+  const serverPort = await freePort();
+  const socksPort = await freePort();
+  const pluginArgs = (plugin: string | undefined, opts: string | undefined): string[] =>
+    plugin === undefined
+      ? []
+      : ['--plugin', plugin, ...(opts === undefined ? [] : ['--plugin-opts', opts])];
+  const server = startProcess(
+    'ss-server',
+    [
+      '-s',
+      '127.0.0.1',
+      '-p',
+      String(serverPort),
+      '-k',
+      password,
+      '-m',
+      method,
+      '-u',
+      ...pluginArgs(options.serverPlugin, options.serverPluginOptions),
+    ],
+    env,
+  );
+  try {
+    await waitForPort(serverPort, { child: server.child });
+  } catch (error) {
+    await server.stop();
+    throw new Error(`ss-server did not start: ${(error as Error).message}\n${server.output()}`);
+  }
+  const local = startProcess(
+    'ss-local',
+    [
+      '-s',
+      '127.0.0.1',
+      '-p',
+      String(serverPort),
+      '-l',
+      String(socksPort),
+      '-b',
+      '127.0.0.1',
+      '-k',
+      password,
+      '-m',
+      method,
+      ...pluginArgs(options.clientPlugin, options.clientPluginOptions),
+    ],
+    env,
+  );
+  try {
+    await waitForPort(socksPort, { child: local.child });
+  } catch (error) {
+    await Promise.all([local.stop(), server.stop()]);
+    throw new Error(`ss-local did not start: ${(error as Error).message}\n${local.output()}`);
+  }
+  const pair: ShadowsocksPair = {
+    socksPort,
+    serverPort,
+    server,
+    local,
+    async close() {
+      await Promise.all([local.stop(), server.stop()]);
+    },
+  };
+  try {
+    await waitForTunnel(socksPort);
+  } catch (error) {
+    await pair.close();
+    throw new Error(
+      `${(error as Error).message}\n--- ss-server ---\n${server.output()}\n--- ss-local ---\n${local.output()}`,
+    );
+  }
+  return pair;
+}
+
+/** Reads exactly `n` bytes (fewer if the peer ends first), bounded by `timeoutMs`. */
+function readExactly(socket: Socket, n: number, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', done);
+      resolve(Buffer.concat(chunks));
+    };
+    const onData = (c: Buffer): void => {
+      chunks.push(c);
+      got += c.length;
+      if (got >= n) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    socket.on('data', onData);
+    socket.once('close', done);
+    socket.on('error', () => undefined);
+  });
+}
+
+/**
+ * Hosts start their plugins without waiting for them (ss-libev binds at once), so a listening
+ * SOCKS port says nothing about the plugins. Probe the whole chain with an echo until it answers.
+ */
+async function waitForTunnel(socksPort: number, timeoutMs = 15_000): Promise<void> {
+  const echo = createServer((s) => {
+    s.on('error', () => undefined);
+    s.pipe(s);
+  });
+  echo.listen(0, '127.0.0.1');
+  await once(echo, 'listening');
+  const { port } = echo.address() as AddressInfo;
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  try {
+    for (let i = 0; i < 500 && Date.now() < deadline; i++) {
+      try {
+        const s = await socks5Connect(socksPort, '127.0.0.1', port, 2000);
+        // No FIN here: ss-libev turns a half-close into a full close.
+        s.write('ping');
+        const got = await readExactly(s, 4, 2000);
+        s.destroy();
+        if (got.toString() === 'ping') return;
+        last = new Error(`echo answered ${JSON.stringify(got.toString())}`);
+      } catch (error) {
+        last = error;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await new Promise<void>((r) => echo.close(() => r()));
+  }
+  throw new Error(
+    `the shadowsocks chain on SOCKS port ${socksPort} did not echo within ${timeoutMs} ms: ${(last as Error | undefined)?.message ?? 'no attempt'}`,
+  );
+}
+
+/** Opens a SOCKS5 CONNECT tunnel to `host:port` (IPv4/IPv6 literal or name) through a proxy. */
+export async function socks5Connect(
+  proxyPort: number,
+  host: string,
+  port: number,
+  timeoutMs = 10_000,
+): Promise<Socket> {
+  const socket = await connectTo(proxyPort);
+  const read = (n: number): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`SOCKS5: no answer from 127.0.0.1:${proxyPort} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const tryRead = (): void => {
+        const data = socket.read(n) as Buffer | null;
+        if (data !== null) {
+          clearTimeout(timer);
+          socket.off('readable', tryRead);
+          socket.off('end', onEnd);
+          resolve(data);
+        }
+      };
+      const onEnd = (): void => {
+        clearTimeout(timer);
+        reject(new Error('SOCKS5: proxy closed the connection'));
+      };
+      socket.on('readable', tryRead);
+      socket.once('end', onEnd);
+      tryRead();
+    });
+  socket.write(Buffer.from([5, 1, 0]));
+  const hello = await read(2);
+  if (hello[0] !== 5 || hello[1] !== 0)
+    throw new Error(`SOCKS5: bad greeting reply ${hello.toString('hex')}`);
+  const family = isIP(host);
+  let address: Buffer;
+  if (family === 4) address = Buffer.from([1, ...host.split('.').map(Number)]);
+  else if (family === 6)
+    throw new Error('SOCKS5 helper: IPv6 targets are not needed by these tests');
+  else address = Buffer.concat([Buffer.from([3, Buffer.byteLength(host)]), Buffer.from(host)]);
+  const portBytes = Buffer.alloc(2);
+  portBytes.writeUInt16BE(port);
+  socket.write(Buffer.concat([Buffer.from([5, 1, 0]), address, portBytes]));
+  const reply = await read(10);
+  if (reply[1] !== 0) throw new Error(`SOCKS5: CONNECT refused with code ${reply[1]}`);
+  // Hand the socket back in flowing-capable state with no listeners of ours left.
+  socket.removeAllListeners('readable');
+  return socket;
+}
+
+/** Result of {@link checkTransfers}: sizes and MB/s of each direction. */
+export interface TransferReport {
+  upload: { bytes: number; mbps: number };
+  download: { bytes: number; mbps: number };
+}
+
+/**
+ * Moves `bytes` each way through a tunnel opener (SOCKS5 through ss-local, or a plain plugin
+ * port), sha256-checked: an upload to a hashing sink and a download from a seeded source. Sends
+ * no FIN before the answer, so it also works through hosts without half-close.
+ * Throws with both hashes when a byte is lost, added or changed.
+ */
+export async function checkTransfers(
+  open: (target: { host: string; port: number }) => Promise<Socket>,
+  bytes: number,
+  seed = 5,
+): Promise<TransferReport> {
+  const sink = await startHashServer();
+  const source = await startSourceServer(bytes, seed + 1);
+  try {
+    const data = seededBytes(bytes, seed);
+    const want = sha256(data);
+    let t0 = performance.now();
+    const up = await open({ host: sink.host, port: sink.port });
+    const answer = collect(up, 300_000);
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64BE(BigInt(bytes));
+    up.write(length);
+    await writeChunked(up, data, [65536], false);
+    const [gotSha, gotBytes] = (await answer).toString().trim().split(' ');
+    const upMs = performance.now() - t0;
+    if (gotSha !== want)
+      throw new Error(
+        `upload of ${bytes} bytes: sink got ${gotBytes ?? '?'} bytes with sha256 ${gotSha ?? '?'}, expected ${want}`,
+      );
+    t0 = performance.now();
+    const down = await open({ host: source.host, port: source.port });
+    const got = await hashStream(down, 300_000);
+    const downMs = performance.now() - t0;
+    const wantDown = sha256(seededBytes(bytes, seed + 1));
+    if (got.sha256 !== wantDown)
+      throw new Error(
+        `download of ${bytes} bytes: got ${got.bytes} bytes with sha256 ${got.sha256}, expected ${wantDown}`,
+      );
+    return {
+      upload: { bytes, mbps: bytes / 1e6 / (upMs / 1000) },
+      download: { bytes, mbps: bytes / 1e6 / (downMs / 1000) },
+    };
+  } finally {
+    await sink.close();
+    await source.close();
+  }
+}
