@@ -34,8 +34,8 @@ export interface PluginDefinition<S extends OptionShape = OptionShape> {
   aliases?: Readonly<Record<string, string>>;
   /** Keys accepted with one warning and otherwise ignored: key → reason. */
   tolerated?: Readonly<Record<string, string>>;
-  /** Checks across options, after parsing; throw an OptionsError. */
-  check?: (options: PluginOptions<S>, mode: Mode) => void;
+  /** Checks across options, after parsing: throw an OptionsError, or return warnings to log. */
+  check?: (options: PluginOptions<S>, mode: Mode) => readonly string[] | undefined;
   /** Per-connection codecs. Leave it out for a plain relay. */
   session?: SessionFactory<PluginOptions<S>>;
 }
@@ -131,7 +131,7 @@ export function resolveConfig<S extends OptionShape>(
   if (mode === 'server' && options.workers > 1 && env.remoteHosts.length === 0) {
     throw new OptionsError(ErrorCode.OPTION_INVALID, 'workers', 'a listening address', undefined);
   }
-  plugin.check?.(options, mode);
+  warnings.push(...(plugin.check?.(options, mode) ?? []));
   return { env, mode, options, warnings };
 }
 

@@ -55,7 +55,7 @@ async function startServer(
 
 /** xor codec with a 2-byte length-prefixed frame per chunk: real framing, split anywhere. */
 function framing(): { encode: Codec; decode: Codec } {
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   return {
     encode: {
       transform(chunk, push) {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -9,7 +9,6 @@ import { parseOptions } from '../options.ts';
 import { ErrorCode, PluginError } from '../errors.ts';
 import {
   startEchoServer,
-  collect,
   connectTo,
   seededBytes,
   sha256,
@@ -95,6 +94,28 @@ async function waitListening(
     ErrorCode.LISTEN_FAILED,
     `${label} is not listening on port ${port} after ${timeoutMs} ms`,
   );
+}
+
+/** Reads until `n` bytes arrived, the peer ended, or the time is up. */
+function readBytes(socket: Socket, n: number, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      resolve(Buffer.concat(chunks));
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      got += chunk.length;
+      if (got >= n) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    socket.on('data', onData);
+    socket.once('end', done);
+    socket.once('error', done);
+  });
 }
 
 async function stop(child: ChildProcess): Promise<number | string> {
@@ -264,9 +285,12 @@ export async function runCommand(
     const data = seededBytes(bytes, Date.now() & 0xffff);
     const t0 = performance.now();
     const socket = await connectTo(clientPort);
-    const received = collect(socket, 120_000);
-    await writeChunked(socket, data, [65536]);
+    // Read the echo back before sending FIN: simple-obfs and ss-libev turn a half-close into a
+    // full close, and this command must work with them too.
+    const received = readBytes(socket, bytes, 120_000);
+    await writeChunked(socket, data, [65536], false);
     const got = await received;
+    socket.end();
     const ms = performance.now() - t0;
     const ok = got.equals(data);
     const mbps = ((bytes * 2) / 1e6 / (ms / 1000)).toFixed(1);
