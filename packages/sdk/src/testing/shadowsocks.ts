@@ -128,6 +128,8 @@ export interface ShadowsocksOptions {
   password?: string;
   /** Environment for both hosts (their plugins inherit it). */
   env?: NodeJS.ProcessEnv;
+  /** How long the whole chain may take to answer an echo probe (default 15 s). */
+  readyTimeoutMs?: number;
 }
 
 /** A running ss-server + ss-local pair (shadowsocks-libev) with SOCKS5 on `socksPort`. */
@@ -210,7 +212,7 @@ export async function startShadowsocks(options: ShadowsocksOptions = {}): Promis
     },
   };
   try {
-    await waitForTunnel(socksPort);
+    await waitForTunnel(socksPort, options.readyTimeoutMs);
   } catch (error) {
     await pair.close();
     throw new Error(

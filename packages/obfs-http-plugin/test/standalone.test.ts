@@ -1,0 +1,104 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import {
+  findBinary,
+  missingBinaries,
+  seededBytes,
+  sha256,
+  startShadowsocks,
+} from '@sip003/sdk/testing';
+
+const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+const standalone = resolve(root, 'dist/bin/obfs-http-plugin');
+const plain = resolve(root, 'packages/obfs-http-plugin/dist/obfs-http-plugin');
+const missing = missingBinaries(['ss-local', 'ss-server', 'curl']);
+
+/** A PATH holding only the shadowsocks binaries: no node anywhere on it. */
+async function pathWithoutNode(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sip003-nonode-'));
+  for (const name of ['ss-local', 'ss-server']) await symlink(findBinary(name)!, join(dir, name));
+  return dir;
+}
+
+describe('the standalone executable (pnpm bundle → dist/bin/obfs-http-plugin)', () => {
+  it('exists and answers --version and --help without node on PATH', () => {
+    expect(existsSync(standalone), `${standalone} is missing: run pnpm bundle`).toBe(true);
+    const env = { PATH: '/nonexistent' };
+    const version = spawnSync(standalone, ['--version'], { encoding: 'utf8', env });
+    expect(version.stderr).toBe('');
+    expect(version.stdout).toMatch(/^obfs-http-plugin \d+\.\d+\.\d+\n$/);
+    const help = spawnSync(standalone, ['--help'], { encoding: 'utf8', env });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('obfs-host');
+    expect(help.stderr).toBe('');
+  });
+
+  describe.skipIf(missing.length > 0)(
+    `under ss-local/ss-server with no node on PATH${missing.length > 0 ? ` (skipped: ${missing.join(', ')} missing)` : ''}`,
+    () => {
+      let bin: string;
+      let http: Server;
+      const page = seededBytes(200_000, 11);
+      beforeAll(async () => {
+        bin = await pathWithoutNode();
+        expect(spawnSync('sh', ['-c', 'command -v node'], { env: { PATH: bin } }).status).not.toBe(
+          0,
+        );
+        http = createServer((_req, res) => res.end(page));
+        http.listen(0, '127.0.0.1');
+        await once(http, 'listening');
+      });
+      afterAll(async () => {
+        await new Promise<void>((r) => http?.close(() => r()));
+        if (bin !== undefined) await rm(bin, { recursive: true, force: true });
+      });
+
+      it('carries a curl request through SOCKS5 (obfs=tls)', async () => {
+        const ss = await startShadowsocks({
+          clientPlugin: standalone,
+          clientPluginOptions: 'obfs=tls;obfs-host=www.bing.com',
+          serverPlugin: standalone,
+          serverPluginOptions: 'server;obfs=tls',
+          env: { PATH: bin },
+        });
+        try {
+          const curl = spawn('curl', [
+            '-sS',
+            '--max-time',
+            '20',
+            '--socks5',
+            `127.0.0.1:${ss.socksPort}`,
+            `http://127.0.0.1:${(http.address() as AddressInfo).port}/`,
+          ]);
+          const chunks: Buffer[] = [];
+          curl.stdout.on('data', (c: Buffer) => chunks.push(c));
+          const [code] = (await once(curl, 'exit')) as [number];
+          expect(code).toBe(0);
+          expect(sha256(Buffer.concat(chunks))).toBe(sha256(page));
+        } finally {
+          await ss.close();
+        }
+      });
+
+      it('(control) the plain bundle cannot start there, because it needs node', async () => {
+        await expect(
+          startShadowsocks({
+            clientPlugin: plain,
+            clientPluginOptions: 'obfs=tls',
+            serverPlugin: standalone,
+            serverPluginOptions: 'server;obfs=tls',
+            env: { PATH: bin },
+          }),
+        ).rejects.toThrow(/did not echo/);
+      }, 30_000);
+    },
+  );
+});
