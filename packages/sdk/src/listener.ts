@@ -51,7 +51,8 @@ function listenOne(server: Server, host: string, port: number, ipv6Only: boolean
       );
     };
     server.once('error', onError);
-    server.listen({ host, port, ipv6Only, exclusive: true }, () => {
+    // exclusive: false lets `workers=N` cluster workers share the socket; alone it changes nothing.
+    server.listen({ host, port, ipv6Only, exclusive: false }, () => {
       server.off('error', onError);
       resolve();
     });

@@ -3,7 +3,9 @@ import type { OptionShape } from './schema.ts';
 import { describeOptions } from './schema.ts';
 import { ErrorCode, isPluginError } from './errors.ts';
 import { ExitCode, handleSignals, watchParent, type StopReason } from './lifecycle.ts';
-import { stderrSink } from './log.ts';
+import { createLogger, parseLogLevel, stderrSink } from './log.ts';
+import cluster from 'node:cluster';
+import { runPrimary } from './cluster.ts';
 
 /** Legacy argv some hosts add: Android's `-V` (VPN mode), `--fast-open`. Accepted, ignored. */
 const TOLERATED_ARGS: Readonly<Record<string, string>> = {
@@ -94,6 +96,34 @@ export async function runMain<S extends OptionShape>(
       process.exitCode = exitCodeOf(error);
     }
     return;
+  }
+
+  if (cluster.isPrimary) {
+    let resolved;
+    try {
+      resolved = resolveConfig(plugin, process.env);
+    } catch (error) {
+      write(
+        isPluginError(error)
+          ? `${plugin.name}: ${error.message}`
+          : `${plugin.name}: ${(error as Error).stack ?? String(error)}`,
+      );
+      process.exit(exitCodeOf(error));
+    }
+    if (resolved.mode === 'server' && resolved.options.workers > 1) {
+      const level =
+        resolved.options['log-level'] ?? parseLogLevel(process.env['SIP003_LOG_LEVEL']) ?? 'info';
+      const log = createLogger({ name: plugin.name, level });
+      for (const w of [...argWarnings, ...resolved.warnings]) log.warn(w);
+      process.exit(
+        await runPrimary({
+          workers: resolved.options.workers,
+          argv,
+          drainMs: resolved.options['drain-timeout'] * 1000,
+          log,
+        }),
+      );
+    }
   }
 
   let handle: PluginHandle;

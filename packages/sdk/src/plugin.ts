@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import cluster from 'node:cluster';
 import { once } from 'node:events';
 import { readEnv, type PluginEnv } from './env.ts';
 import { parseOptions } from './options.ts';
@@ -151,7 +152,9 @@ export async function runPlugin<S extends OptionShape>(
     level,
     ...(logSink === undefined ? {} : { sink: logSink }),
   });
-  for (const warning of warnings) log.warn(warning);
+  // Cluster workers share one configuration: only the first repeats its warnings.
+  if (!cluster.isWorker || cluster.worker?.id === 1)
+    for (const warning of warnings) log.warn(warning);
 
   const listenHosts = mode === 'client' ? env.localHosts : env.remoteHosts;
   const listenPort = portOverride ?? (mode === 'client' ? env.localPort : env.remotePort);

@@ -152,6 +152,41 @@ describe('plugin lifecycle (built noop-plugin)', () => {
     socket.destroy();
   });
 
+  it('runs workers=N on the server side: shared socket, all serve, SIGTERM stops them all', async () => {
+    const echo = await startEchoServer();
+    servers.push(echo);
+    const env = await freePortEnv(echo.port);
+    const port = Number(env['SS_LOCAL_PORT']);
+    // Server side: listen on SS_REMOTE, dial SS_LOCAL.
+    Object.assign(env, {
+      SS_REMOTE_PORT: String(port),
+      SS_LOCAL_PORT: String(echo.port),
+      SS_PLUGIN_OPTIONS: 'server;workers=2',
+    });
+    const { child, stderr } = startPlugin(env);
+    await waitListening(port);
+    for (let i = 0; i < 100 && !stderr().includes('2 workers listening'); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const pidsText = /pids=([0-9,]+)/.exec(stderr())?.[1] ?? '';
+    const workers = pidsText.split(',').map(Number);
+    expect(workers).toHaveLength(2);
+    pids.push(...workers);
+    const replies = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const s = await connectTo(port);
+        const got = collect(s);
+        s.end(`conn ${i}`);
+        return (await got).toString();
+      }),
+    );
+    expect(replies).toEqual(Array.from({ length: 40 }, (_, i) => `conn ${i}`));
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const [code] = (await exited) as [number];
+    expect(code).toBe(0);
+    for (const pid of workers) expect(await timeToExit(pid, 3000)).toBeLessThan(3000);
+  });
+
   it.each([
     [
       { SS_REMOTE_PORT: 'http' },
