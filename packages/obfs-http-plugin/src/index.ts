@@ -28,7 +28,8 @@ const obfsHttpPlugin = definePlugin({
   },
   check(options, mode) {
     const warnings: string[] = [];
-    if (mode === 'client' && options.failover !== undefined) warnings.push('option failover: only the server side uses it; ignored');
+    if (mode === 'client' && options.failover !== undefined)
+      warnings.push('option failover: only the server side uses it; ignored');
     if (options.reverse_proxy && (mode === 'client' || options.obfs === 'tls')) {
       warnings.push('option reverse_proxy: only an HTTP server uses it; ignored');
     }
@@ -37,7 +38,13 @@ const obfsHttpPlugin = definePlugin({
     } catch (error) {
       // The framing code refuses what it cannot put on the wire (e.g. a host that does not fit).
       const message = (error as Error).message;
-      throw new OptionsError(ErrorCode.OPTION_INVALID, 'obfs-host', 'a value the wire format can carry', options['obfs-host'], message);
+      throw new OptionsError(
+        ErrorCode.OPTION_INVALID,
+        'obfs-host',
+        'a value the wire format can carry',
+        options['obfs-host'],
+        message,
+      );
     }
     return warnings;
   },

@@ -96,8 +96,11 @@ describe('the standalone executable (pnpm bundle → dist/bin/obfs-http-plugin)'
             serverPlugin: standalone,
             serverPluginOptions: 'server;obfs=tls',
             env: { PATH: bin },
+            readyTimeoutMs: 3000,
           }),
-        ).rejects.toThrow(/did not echo/);
+        ).rejects.toThrow(/did not (echo|start)/);
+        const direct = spawnSync(plain, ['--version'], { encoding: 'utf8', env: { PATH: bin } });
+        expect(direct.stderr).toMatch(/env: .?node.?: No such file or directory/);
       }, 30_000);
     },
   );

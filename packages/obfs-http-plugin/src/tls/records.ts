@@ -1,0 +1,96 @@
+import type { Codec, Push } from '@sip003/sdk';
+import { ProtocolError } from '@sip003/sdk';
+import { MAX_RECORD_PAYLOAD } from '../constants.ts';
+
+/** Content type (application data) and version (TLS 1.2) of every record after the handshake. */
+const APPLICATION_DATA = 0x17;
+const VERSION_MAJOR = 0x03;
+const VERSION_MINOR = 0x03;
+export const RECORD_HEADER_LENGTH = 5;
+
+/** The 5-byte header `17 03 03` + u16 length of one application-data record (§3.3). */
+export function recordHeader(length: number): Buffer {
+  const header = Buffer.allocUnsafe(RECORD_HEADER_LENGTH);
+  header[0] = APPLICATION_DATA;
+  header[1] = VERSION_MAJOR;
+  header[2] = VERSION_MINOR;
+  header.writeUInt16BE(length, 3);
+  return header;
+}
+
+/**
+ * Wraps `data` in application-data records of at most 16384 payload bytes (§3.3; 0.0.5 rejects
+ * larger ones, §10 row 3). Header and payload are pushed separately, so the payload is never
+ * copied; the SDK writes the pushes of one call in order.
+ */
+export function pushRecords(data: Buffer, push: Push): void {
+  for (let offset = 0; offset < data.length; offset += MAX_RECORD_PAYLOAD) {
+    const end = Math.min(data.length, offset + MAX_RECORD_PAYLOAD);
+    push(recordHeader(end - offset));
+    push(data.subarray(offset, end));
+  }
+}
+
+/**
+ * Incremental parser of application-data records (§3.4 step 6): state survives any split, byte
+ * by byte included, and payloads are pushed as views of the input. Only the 5 header bytes are
+ * ever buffered. Unlike 0.0.5 the length is read unsigned (0x8000 and up crash 0.0.5, §10
+ * row 3) and every framing error throws a ProtocolError, which closes the connection instead of
+ * forwarding garbage (§10 row 7). Zero-length records are accepted and produce nothing.
+ */
+export class RecordDecoder implements Codec {
+  readonly #header = Buffer.alloc(RECORD_HEADER_LENGTH);
+  /** Header bytes collected so far (0-4 between calls). */
+  #have = 0;
+  /** Payload bytes of the current record still to come. */
+  #remaining = 0;
+
+  transform(chunk: Buffer, push: Push): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.#remaining > 0) {
+        const end = Math.min(chunk.length, offset + this.#remaining);
+        push(chunk.subarray(offset, end));
+        this.#remaining -= end - offset;
+        offset = end;
+        continue;
+      }
+      const take = Math.min(RECORD_HEADER_LENGTH - this.#have, chunk.length - offset);
+      chunk.copy(this.#header, this.#have, offset, offset + take);
+      this.#have += take;
+      offset += take;
+      if (this.#have < RECORD_HEADER_LENGTH) return;
+      this.#have = 0;
+      this.#remaining = parseHeader(this.#header);
+    }
+  }
+
+  /** A stream that ends inside a record was cut short: that is a framing error too. */
+  flush(): void {
+    if (this.#have > 0 || this.#remaining > 0) {
+      throw new ProtocolError(
+        `TLS record truncated: stream ended ${this.#have > 0 ? 'inside a record header' : `${this.#remaining} bytes before the end of a record`}`,
+      );
+    }
+  }
+}
+
+/** Validates a record header and returns its payload length. */
+function parseHeader(header: Buffer): number {
+  if (
+    header[0] !== APPLICATION_DATA ||
+    header[1] !== VERSION_MAJOR ||
+    header[2] !== VERSION_MINOR
+  ) {
+    throw new ProtocolError(
+      `TLS record must start with 17 03 03, got ${header.toString('hex', 0, 3).replace(/(..)(?!$)/g, '$1 ')}`,
+    );
+  }
+  const length = header.readUInt16BE(3);
+  if (length > MAX_RECORD_PAYLOAD) {
+    throw new ProtocolError(
+      `TLS record length must be at most ${MAX_RECORD_PAYLOAD}, got ${length}`,
+    );
+  }
+  return length;
+}
