@@ -17,7 +17,10 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/only-throw-error': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-confusing-void-expression': 'off',
       '@typescript-eslint/no-invalid-void-type': 'off',
@@ -29,7 +32,8 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(assert|buffer|child_process|crypto|events|fs|net|os|path|stream|timers|url|util|zlib|http|tls|dns|cluster|worker_threads|readline|perf_hooks|diagnostics_channel)(/.*)?$',
+              regex:
+                '^(assert|buffer|child_process|crypto|events|fs|net|os|path|stream|timers|url|util|zlib|http|tls|dns|cluster|worker_threads|readline|perf_hooks|diagnostics_channel)(/.*)?$',
               message: 'Import Node builtins with the node: prefix.',
             },
           ],
@@ -37,7 +41,11 @@ export default tseslint.config(
       ],
       'no-restricted-properties': [
         'error',
-        { object: 'process', property: 'exit', message: 'Only bin entries end the process: return an exit code instead.' },
+        {
+          object: 'process',
+          property: 'exit',
+          message: 'Only bin entries end the process: return an exit code instead.',
+        },
       ],
     },
   },
@@ -54,12 +62,27 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
+      // Tests build environments by deleting variables.
+      '@typescript-eslint/no-dynamic-delete': 'off',
     },
   },
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', performance: 'readonly', URL: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly' },
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        performance: 'readonly',
+        URL: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+      },
     },
   },
 );

@@ -49,7 +49,7 @@ const obfsHttpPlugin = definePlugin({
     return warnings;
   },
   session(ctx) {
-    return createObfsSession(ctx as never, sessionOptions(ctx.options));
+    return createObfsSession(ctx, sessionOptions(ctx.options));
   },
 });
 

@@ -13,7 +13,7 @@ export const obfsOptions = {
     .string({
       nonEmpty: true,
       max: 255,
-      pattern: /^[^\s\x00-\x1f\x7f]+$/,
+      pattern: /^[^\s\p{Cc}]+$/u,
       expected: 'a host name of 1 to 255 characters without spaces or control characters',
     })
     .describe(

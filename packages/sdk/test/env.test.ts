@@ -110,7 +110,7 @@ describe('readEnv', () => {
   ])('%j → %s', (patch, code, message) => {
     const env: NodeJS.ProcessEnv = { ...base, ...patch };
     for (const [k, v] of Object.entries(patch)) if (v === undefined) delete env[k];
-    expect(() => readEnv(env)).toThrowError(expect.objectContaining({ code, message }));
+    expect(() => readEnv(env)).toThrow(expect.objectContaining({ code, message }));
   });
   it('accepts surrounding blanks in ports (some GUIs pad them)', () => {
     expect(readEnv({ ...base, SS_LOCAL_PORT: ' 1080 ' }).localPort).toBe(1080);

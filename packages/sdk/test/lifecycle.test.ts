@@ -91,7 +91,7 @@ describe('plugin lifecycle (built noop-plugin)', () => {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       pids.push(hostProc.pid!);
-      const [line] = (await once(createInterface({ input: hostProc.stdout! }), 'line')) as [string];
+      const [line] = (await once(createInterface({ input: hostProc.stdout }), 'line')) as [string];
       const pluginPid = Number(line);
       pids.push(pluginPid);
       await waitListening(Number(env['SS_LOCAL_PORT']));
@@ -269,7 +269,7 @@ describe('plugin lifecycle (built noop-plugin)', () => {
     const child = spawn(plugin, ['-V'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
     pids.push(child.pid!);
     let text = '';
-    child.stderr!.setEncoding('utf8').on('data', (t: string) => (text += t));
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (text += t));
     await waitListening(Number(env['SS_LOCAL_PORT']));
     expect(text).toContain('noop-plugin warn argument -V: Android VPN mode');
     child.kill('SIGTERM');

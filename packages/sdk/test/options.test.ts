@@ -51,7 +51,7 @@ describe('parseOptions', () => {
     ['=v', 'SS_PLUGIN_OPTIONS: empty option name before "=" at position 1 in "=v"'],
     ['a=1;=v', 'SS_PLUGIN_OPTIONS: empty option name before "=" at position 5 in "a=1;=v"'],
   ])('rejects %j with its position', (input, message) => {
-    expect(() => parseOptions(input)).toThrowError(
+    expect(() => parseOptions(input)).toThrow(
       expect.objectContaining({ message, code: 'SIP003_OPTION_SYNTAX' }),
     );
   });

@@ -146,7 +146,7 @@ describe('validateOptions', () => {
       'unknown option " obfs-host"; did you mean "obfs-host"? (known: server, log-level, connect-timeout, handshake-timeout, idle-timeout, drain-timeout, max-connections, workers, obfs, obfs-host, level, delay, failover, verbose)',
     ],
   ])('%j → %s', (text, code, message) => {
-    expect(() => run(text)).toThrowError(expect.objectContaining({ code, message }));
+    expect(() => run(text)).toThrow(expect.objectContaining({ code, message }));
   });
   it('names the option in the error object', () => {
     try {

@@ -175,7 +175,9 @@ export async function startShadowsocks(options: ShadowsocksOptions = {}): Promis
     await waitForPort(serverPort, { child: server.child });
   } catch (error) {
     await server.stop();
-    throw new Error(`ss-server did not start: ${(error as Error).message}\n${server.output()}`);
+    throw new Error(`ss-server did not start: ${(error as Error).message}\n${server.output()}`, {
+      cause: error,
+    });
   }
   const local = startProcess(
     'ss-local',
@@ -200,7 +202,9 @@ export async function startShadowsocks(options: ShadowsocksOptions = {}): Promis
     await waitForPort(socksPort, { child: local.child });
   } catch (error) {
     await Promise.all([local.stop(), server.stop()]);
-    throw new Error(`ss-local did not start: ${(error as Error).message}\n${local.output()}`);
+    throw new Error(`ss-local did not start: ${(error as Error).message}\n${local.output()}`, {
+      cause: error,
+    });
   }
   const pair: ShadowsocksPair = {
     socksPort,
@@ -217,6 +221,7 @@ export async function startShadowsocks(options: ShadowsocksOptions = {}): Promis
     await pair.close();
     throw new Error(
       `${(error as Error).message}\n--- ss-server ---\n${server.output()}\n--- ss-local ---\n${local.output()}`,
+      { cause: error },
     );
   }
   return pair;
