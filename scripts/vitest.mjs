@@ -2,11 +2,12 @@
 // "N passed, N failed, N skipped" that CI systems read. Exits with vitest's code.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const report = '.tmp/vitest-report.json';
 rmSync(report, { force: true });
-const vitest = createRequire(import.meta.url).resolve('vitest/vitest.mjs');
+// vitest's bin file (not in its exports map, so located from the workspace root).
+const vitest = fileURLToPath(new URL('../node_modules/vitest/vitest.mjs', import.meta.url));
 const run = spawnSync(
   process.execPath,
   [
