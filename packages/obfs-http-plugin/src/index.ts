@@ -23,8 +23,15 @@ const obfsHttpPlugin = definePlugin({
   options: obfsOptions,
   // simple-obfs's timeout key; the SDK's idle timeout now counts both directions (spec §10 row 15).
   aliases: { t: 'idle-timeout' },
+  // simple-obfs 0.0.5 accepts these; configs that carry them must keep starting (spec §10 row 14).
   tolerated: {
     mptcp: 'MPTCP is not available to Node plugins; ignored',
+    v: 'simple-obfs verbose flag; ignored (use log-level=debug)',
+    b: 'simple-obfs outbound bind address; not supported, ignored',
+    i: 'simple-obfs interface binding (SO_BINDTODEVICE); not supported, ignored',
+    a: 'simple-obfs run-as-user; not supported (run the host as that user), ignored',
+    '6': 'simple-obfs IPv6-first resolution; ignored (Node tries both families)',
+    c: 'simple-obfs JSON config file; not read (put the options in SS_PLUGIN_OPTIONS), ignored',
   },
   check(options, mode) {
     const warnings: string[] = [];

@@ -210,9 +210,9 @@ export function suggest(name: string, known: readonly string[]): string | undefi
       bestScore = score;
     }
   }
-  return best !== undefined && bestScore <= Math.max(1, Math.floor(name.length / 3))
-    ? best
-    : undefined;
+  // One- and two-letter names are too short for an edit distance to mean anything.
+  const allowed = name.length < 3 ? 0 : Math.max(1, Math.floor(name.length / 3));
+  return best !== undefined && bestScore <= allowed ? best : undefined;
 }
 
 /**

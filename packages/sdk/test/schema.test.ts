@@ -178,3 +178,10 @@ describe('describeOptions', () => {
     expect(lines.some((l) => l.startsWith('  server '))).toBe(true);
   });
 });
+
+describe('suggest on short names', () => {
+  it('offers nothing for a one-letter typo', () => {
+    expect(suggest('v', ['t', 'idle-timeout'])).toBeUndefined();
+    expect(suggest('T', ['t'])).toBe('t');
+  });
+});
