@@ -1,0 +1,174 @@
+// The table of stacks the bench can measure, and the goals it reports against. This is the only
+// file to edit to add a stack, change a plugin's path or options, or move a goal.
+//
+// kind:
+//   'direct'   client → sink, nothing in between (the loopback + load generator ceiling).
+//   'pair'     client → plugin client → plugin server → sink. `client` and `server` are started
+//              as SIP003 plugins (SS_* environment, SS_PLUGIN_OPTIONS = `options`).
+//   'ss-libev' client → ss-local (SOCKS5) → [plugin client → plugin server] → ss-server → sink,
+//              method chacha20-ietf-poly1305; ss-local/ss-server start the plugin themselves
+//              with `--plugin <bin> --plugin-opts <options>`. No plugin when `client` is absent.
+// extra: true leaves the stack out of the default set (run it with --all or --only).
+// bin: a name containing '/' is a path relative to the repository root; otherwise looked up on
+// PATH. `install` is what to run when it is missing.
+
+const OBFS_HTTP = 'packages/obfs-http-plugin/dist/obfs-http-plugin';
+const NOOP = 'packages/noop-plugin/dist/noop-plugin';
+const NODE_RELAY = 'bench/lib/node-relay.mjs';
+const BUILD = 'pnpm install && pnpm build';
+const APT_OBFS = 'apt-get install -y simple-obfs';
+const APT_SS = 'apt-get install -y shadowsocks-libev';
+const OBFS_HOST = 'obfs-host=www.bing.com';
+
+const ours = {
+  'obfs-http': {
+    client: { bin: OBFS_HTTP, options: `obfs=http;${OBFS_HOST}`, install: BUILD },
+    server: { bin: OBFS_HTTP, options: 'server;obfs=http', install: BUILD },
+  },
+  'obfs-tls': {
+    client: { bin: OBFS_HTTP, options: `obfs=tls;${OBFS_HOST}`, install: BUILD },
+    server: { bin: OBFS_HTTP, options: 'server;obfs=tls', install: BUILD },
+  },
+  noop: {
+    client: { bin: NOOP, options: '', install: BUILD },
+    server: { bin: NOOP, options: 'server', install: BUILD },
+  },
+};
+const simpleObfs = {
+  'simple-obfs-http': {
+    client: { bin: 'obfs-local', options: `obfs=http;${OBFS_HOST}`, install: APT_OBFS },
+    server: { bin: 'obfs-server', options: 'obfs=http', install: APT_OBFS },
+  },
+  'simple-obfs-tls': {
+    client: { bin: 'obfs-local', options: `obfs=tls;${OBFS_HOST}`, install: APT_OBFS },
+    server: { bin: 'obfs-server', options: 'obfs=tls', install: APT_OBFS },
+  },
+};
+const nodeRelay = {
+  client: { bin: NODE_RELAY, options: '', install: '(part of bench/; check it is executable)' },
+  server: { bin: NODE_RELAY, options: 'server', install: '(part of bench/)' },
+};
+
+export const SS_LIBEV = {
+  local: { bin: 'ss-local', install: APT_SS },
+  server: { bin: 'ss-server', install: APT_SS },
+  method: 'chacha20-ietf-poly1305',
+  password: 'bench-password',
+};
+
+export const STACKS = [
+  { name: 'direct', kind: 'direct', group: 'reference', about: 'no plugin: client → sink' },
+  {
+    name: 'node-relay',
+    kind: 'pair',
+    group: 'reference',
+    about: 'plain Node a.pipe(b) relay pair (bench/lib/node-relay.mjs)',
+    ...nodeRelay,
+  },
+  {
+    name: 'obfs-http',
+    kind: 'pair',
+    group: 'ours',
+    about: 'obfs-http-plugin, obfs=http',
+    ...ours['obfs-http'],
+  },
+  {
+    name: 'obfs-tls',
+    kind: 'pair',
+    group: 'ours',
+    about: 'obfs-http-plugin, obfs=tls',
+    ...ours['obfs-tls'],
+  },
+  { name: 'noop', kind: 'pair', group: 'ours', about: 'noop-plugin', ...ours.noop },
+  {
+    name: 'simple-obfs-http',
+    kind: 'pair',
+    group: 'simple-obfs',
+    about: 'simple-obfs 0.0.5, obfs=http',
+    ...simpleObfs['simple-obfs-http'],
+  },
+  {
+    name: 'simple-obfs-tls',
+    kind: 'pair',
+    group: 'simple-obfs',
+    about: 'simple-obfs 0.0.5, obfs=tls',
+    ...simpleObfs['simple-obfs-tls'],
+  },
+  {
+    name: 'ss-libev-none',
+    kind: 'ss-libev',
+    group: 'ss-libev',
+    about: 'ss-local → ss-server, no plugin',
+  },
+  {
+    name: 'ss-libev-obfs-http',
+    kind: 'ss-libev',
+    group: 'ss-libev',
+    about: 'ss-libev + obfs-http-plugin http',
+    ...ours['obfs-http'],
+  },
+  {
+    name: 'ss-libev-obfs-tls',
+    kind: 'ss-libev',
+    group: 'ss-libev',
+    about: 'ss-libev + obfs-http-plugin tls',
+    ...ours['obfs-tls'],
+  },
+  {
+    name: 'ss-libev-noop',
+    kind: 'ss-libev',
+    group: 'ss-libev',
+    about: 'ss-libev + noop-plugin',
+    ...ours.noop,
+  },
+  {
+    name: 'ss-libev-simple-obfs-http',
+    kind: 'ss-libev',
+    group: 'ss-libev',
+    about: 'ss-libev + simple-obfs http',
+    ...simpleObfs['simple-obfs-http'],
+  },
+  {
+    name: 'ss-libev-simple-obfs-tls',
+    kind: 'ss-libev',
+    group: 'ss-libev',
+    extra: true,
+    about: 'ss-libev + simple-obfs tls',
+    ...simpleObfs['simple-obfs-tls'],
+  },
+  {
+    name: 'ss-libev-node-relay',
+    kind: 'ss-libev',
+    group: 'ss-libev',
+    extra: true,
+    about: 'ss-libev + node-relay',
+    ...nodeRelay,
+  },
+];
+
+/**
+ * Paired comparisons: per round, stack / baseline for each metric, then the median of those
+ * ratios. `goals` maps a metric to [op, value]; metrics without a goal are still reported.
+ */
+const vsSimpleObfs = {
+  upload: ['>=', 2.5],
+  download: ['>=', 1.5],
+  par8: ['>=', 1.5],
+  connRate: ['>=', 1.0],
+  p99: ['<=', 1.0],
+  memPerConn: ['<=', 1.0],
+};
+const vsSsLibevNone = { upload: ['>=', 0.85], download: ['>=', 0.85], connRate: ['>=', 0.85] };
+
+export const COMPARISONS = [
+  { stack: 'obfs-http', baseline: 'simple-obfs-http', goals: vsSimpleObfs },
+  { stack: 'obfs-tls', baseline: 'simple-obfs-tls', goals: vsSimpleObfs },
+  { stack: 'noop', baseline: 'node-relay', goals: {} },
+  { stack: 'node-relay', baseline: 'direct', goals: {} },
+  { stack: 'ss-libev-obfs-http', baseline: 'ss-libev-none', goals: vsSsLibevNone },
+  { stack: 'ss-libev-obfs-tls', baseline: 'ss-libev-none', goals: vsSsLibevNone },
+  { stack: 'ss-libev-noop', baseline: 'ss-libev-none', goals: vsSsLibevNone },
+  { stack: 'ss-libev-simple-obfs-http', baseline: 'ss-libev-none', goals: {} },
+  { stack: 'ss-libev-simple-obfs-tls', baseline: 'ss-libev-none', goals: {} },
+  { stack: 'ss-libev-node-relay', baseline: 'ss-libev-none', goals: {} },
+];
