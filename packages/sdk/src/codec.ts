@@ -1,4 +1,4 @@
-import { Transform, type Duplex, type TransformCallback } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { Logger } from './log.ts';
 import type { Endpoint } from './address.ts';
 import type { PluginEnv } from './env.ts';
@@ -68,85 +68,6 @@ export interface SessionContext<O = Record<string, unknown>> {
  * as a zlib stream: the escape hatch.
  */
 export type SessionFactory<O = Record<string, unknown>> = (ctx: SessionContext<O>) => Session;
-
-/** A Transform made from a codec, with the handshake-deadline hook exposed to the relay. */
-export interface CodecTransform extends Transform {
-  /** Runs the codec's `expire` hook; returns true when it pushed something. */
-  expire(): boolean;
-}
-
-/** Hooks the relay hangs on a codec's Transform. */
-export interface CodecHooks {
-  /** Fires once, before the first non-empty push. */
-  onFirstPush?: () => void;
-  /** Fires when the codec throws or rejects, before the stream is destroyed. */
-  onError?: (error: unknown) => void;
-}
-
-/** Turns a codec into a Node Transform. */
-export function codecToTransform(codec: Codec, hooks: CodecHooks = {}): CodecTransform {
-  let first = hooks.onFirstPush;
-  const failed = (callback: TransformCallback, error: unknown): void => {
-    hooks.onError?.(error);
-    callback(error instanceof Error ? error : new Error(String(error)));
-  };
-  let pushed = false;
-  const stream = new Transform({
-    // Sockets hand us Buffers; we never need string decoding.
-    decodeStrings: false,
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      let result: void | Promise<void>;
-      try {
-        result = codec.transform(chunk, push);
-      } catch (error) {
-        failed(callback, error);
-        return;
-      }
-      if (result === undefined) callback();
-      else
-        result.then(
-          () => callback(),
-          (error: unknown) => failed(callback, error),
-        );
-    },
-    flush(callback: TransformCallback) {
-      if (codec.flush === undefined) {
-        callback();
-        return;
-      }
-      let result: void | Promise<void>;
-      try {
-        result = codec.flush(push);
-      } catch (error) {
-        failed(callback, error);
-        return;
-      }
-      if (result === undefined) callback();
-      else
-        result.then(
-          () => callback(),
-          (error: unknown) => failed(callback, error),
-        );
-    },
-  });
-  function push(data: Uint8Array): void {
-    if (data.byteLength === 0) return;
-    pushed = true;
-    if (first !== undefined) {
-      const hook = first;
-      first = undefined;
-      hook();
-    }
-    stream.push(data);
-  }
-  return Object.assign(stream, {
-    expire(): boolean {
-      if (codec.expire === undefined || pushed) return pushed;
-      codec.expire(push);
-      return pushed;
-    },
-  });
-}
 
 /** True when `value` is a Node stream rather than a codec object. */
 export function isDuplex(value: Codec | Duplex): value is Duplex {

@@ -64,21 +64,12 @@ export {
   unbracket,
 } from './address.ts';
 export type { Endpoint } from './address.ts';
-export { codecToTransform, isDuplex } from './codec.ts';
-export type {
-  Codec,
-  CodecHooks,
-  CodecTransform,
-  Mode,
-  Push,
-  Session,
-  SessionContext,
-  SessionFactory,
-} from './codec.ts';
-export { relay, isOrdinaryClose } from './relay.ts';
-export type { RelayOptions, RelayOutcome, DialFunction } from './relay.ts';
-export { listen, dial } from './listener.ts';
-export type { Listener, ListenOptions, DialOptions, ConnectionHandler } from './listener.ts';
+export { isDuplex } from './codec.ts';
+export type { Codec, Mode, Push, Session, SessionContext, SessionFactory } from './codec.ts';
+export { relay, isOrdinaryClose, connectTo } from './relay.ts';
+export type { Relay, RelayConfig, RelayOutcome, RelayRoute, RelayStreams } from './relay.ts';
+export { listen } from './listener.ts';
+export type { Listener, ListenOptions, ConnectionHandler } from './listener.ts';
 export { ExitCode, watchParent, handleSignals, isPipe } from './lifecycle.ts';
 export type { StopReason, WatchParentOptions, SignalOptions } from './lifecycle.ts';
 export { createLogger, silentLogger, stderrSink, parseLogLevel, trace } from './log.ts';

@@ -1,8 +1,15 @@
-import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
-import { ErrorCode, ListenError, PluginError, errnoCode } from './errors.ts';
+import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
+import { ListenError, errnoCode } from './errors.ts';
 import { formatEndpoint, type Endpoint } from './address.ts';
 
-/** Called for every accepted socket (already `allowHalfOpen` and `noDelay`). */
+function ignore(): void {
+  // An 'error' on a socket being refused: it is reset anyway.
+}
+
+/**
+ * Called for every accepted socket (already `allowHalfOpen` and `noDelay`). It must add an
+ * 'error' listener before it returns.
+ */
 export type ConnectionHandler = (socket: Socket) => void;
 
 export interface ListenOptions {
@@ -73,18 +80,20 @@ export async function listen(
   const max = options.maxConnections ?? Infinity;
   const hasV4Any = options.hosts.includes('0.0.0.0');
   let port = options.port;
+  // One handler for every socket (no closure per connection).
+  const forget = function (this: Socket): void {
+    connections.delete(this);
+  };
   const accept = (socket: Socket): void => {
     if (connections.size >= max) {
       options.onDrop?.();
-      socket.on('error', () => undefined);
+      socket.on('error', ignore);
       socket.resetAndDestroy();
       return;
     }
-    // Every socket gets an error listener the moment it exists; the relay adds its own.
-    socket.on('error', () => undefined);
-    socket.setNoDelay(true);
     connections.add(socket);
-    socket.once('close', () => connections.delete(socket));
+    socket.once('close', forget);
+    // The handler must attach its 'error' listener before returning (the relay does).
     onConnection(socket);
   };
   try {
@@ -136,61 +145,4 @@ export async function listen(
       await allClosed;
     },
   };
-}
-
-export interface DialOptions {
-  /** Milliseconds allowed for the TCP connect (and DNS); 0 = no limit. */
-  timeout: number;
-  signal?: AbortSignal;
-}
-
-/**
- * Connects to an endpoint with `allowHalfOpen` and `noDelay`. Host names are resolved per call
- * (Node's happy-eyeballs `autoSelectFamily` picks a working address family).
- */
-export function dial(to: Endpoint, { timeout, signal }: DialOptions): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted === true) {
-      reject(new PluginError(ErrorCode.DIAL_FAILED, `dial ${formatEndpoint(to)}: aborted`));
-      return;
-    }
-    const socket = connect({
-      host: to.host,
-      port: to.port,
-      allowHalfOpen: true,
-      noDelay: true,
-      autoSelectFamily: true,
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const cleanup = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      socket.off('error', onError);
-      socket.off('connect', onConnect);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const failWith = (message: string, cause?: unknown): void => {
-      cleanup();
-      socket.on('error', () => undefined);
-      socket.destroy();
-      reject(
-        new PluginError(ErrorCode.DIAL_FAILED, `dial ${formatEndpoint(to)}: ${message}`, { cause }),
-      );
-    };
-    const onError = (error: Error): void => {
-      failWith(errnoCode(error) ?? error.message, error);
-    };
-    const onConnect = (): void => {
-      cleanup();
-      resolve(socket);
-    };
-    const onAbort = (): void => failWith('aborted');
-    socket.once('error', onError);
-    socket.once('connect', onConnect);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    if (timeout > 0)
-      timer = setTimeout(
-        () => failWith(`no connection within ${timeout / 1000} s (ETIMEDOUT)`),
-        timeout,
-      );
-  });
 }

@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
 import cluster from 'node:cluster';
-import { once } from 'node:events';
 import { readEnv, type PluginEnv } from './env.ts';
 import { parseOptions } from './options.ts';
 import {
@@ -12,8 +11,8 @@ import {
 import { ErrorCode, OptionsError, PluginError, errnoCode } from './errors.ts';
 import { formatEndpoint, isUnspecified, type Endpoint } from './address.ts';
 import { createLogger, parseLogLevel, type LogSink, type Logger } from './log.ts';
-import { listen, dial, type Listener } from './listener.ts';
-import { relay, isOrdinaryClose } from './relay.ts';
+import { listen, type Listener } from './listener.ts';
+import { relay, isOrdinaryClose, type Relay, type RelayConfig, type RelayRoute } from './relay.ts';
 import type { Mode, Session, SessionContext, SessionFactory } from './codec.ts';
 
 declare const __SIP003_PLUGIN_VERSION__: string | undefined;
@@ -174,82 +173,65 @@ export async function runPlugin<S extends OptionShape>(
     bytesIn: 0,
     bytesOut: 0,
   };
-  const connectTimeout = options['connect-timeout'] * 1000;
-  const handshakeTimeout = options['handshake-timeout'] * 1000;
-  const idleTimeout = options['idle-timeout'] * 1000;
   const factory = plugin.session;
-  const relays = new Set<Promise<unknown>>();
+  // Resolved whenever the last open connection closes (for the drain on shutdown).
+  let idleWaiters: (() => void)[] = [];
+  const relayConfig: RelayConfig<ConnectionContext<PluginOptions<S>>> = {
+    connectTimeout: options['connect-timeout'] * 1000,
+    handshakeTimeout: options['handshake-timeout'] * 1000,
+    idleTimeout: options['idle-timeout'] * 1000,
+    onClose({ error, bytesIn, bytesOut }, ctx) {
+      ctx.closed(error);
+      stats.active--;
+      stats.bytesIn += bytesIn;
+      stats.bytesOut += bytesOut;
+      if (error === undefined || isOrdinaryClose(error)) {
+        if (log.debugEnabled) {
+          ctx.log.debug('closed', {
+            in: bytesIn,
+            out: bytesOut,
+            reason: error === undefined ? undefined : errnoCode(error),
+          });
+        }
+      } else {
+        stats.failed++;
+        ctx.log.warn(`connection failed: ${error.message}`, {
+          code: errnoCode(error),
+          in: bytesIn,
+          out: bytesOut,
+        });
+      }
+      if (stats.active === 0 && idleWaiters.length > 0) {
+        const waiters = idleWaiters;
+        idleWaiters = [];
+        for (const wake of waiters) wake();
+      }
+    },
+  };
+  const shared: SharedContext<PluginOptions<S>> = { mode, options, env, log };
   let nextId = 0;
 
   const onConnection = (socket: Socket): void => {
-    const id = ++nextId;
     stats.accepted++;
     stats.active++;
-    const controller = new AbortController();
-    const connLog = log.child({ conn: id });
-    let target = pickTarget();
+    const ctx = new ConnectionContext(++nextId, shared, socket, pickTarget());
     let session: Session = {};
     if (factory !== undefined) {
-      const ctx: SessionContext<PluginOptions<S>> = {
-        id,
-        mode,
-        options,
-        env,
-        peer: { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
-        get target() {
-          return target;
-        },
-        log: connLog,
-        signal: controller.signal,
-        redirect(to) {
-          target = to;
-        },
-        respond(data) {
-          if (!socket.destroyed) socket.write(data);
-        },
-      };
       try {
         session = factory(ctx);
       } catch (error) {
-        connLog.error(`session failed to start: ${(error as Error).message}`);
+        ctx.log.error(`session failed to start: ${(error as Error).message}`);
         stats.active--;
         stats.failed++;
         socket.destroy();
         return;
       }
     }
-    const done = relay({
-      accepted: socket,
-      inbound: mode === 'client' ? session.encode : session.decode,
-      outbound: mode === 'client' ? session.decode : session.encode,
-      target: () => target,
-      dial: (to, signal) => dial(to, { timeout: connectTimeout, signal }),
-      handshakeTimeout,
-      idleTimeout,
-      log: connLog,
-      controller,
-    }).then(({ error, bytesIn, bytesOut }) => {
-      stats.active--;
-      stats.bytesIn += bytesIn;
-      stats.bytesOut += bytesOut;
-      if (error === undefined || isOrdinaryClose(error)) {
-        if (log.debugEnabled)
-          connLog.debug('closed', {
-            in: bytesIn,
-            out: bytesOut,
-            reason: error === undefined ? undefined : errnoCode(error),
-          });
-      } else {
-        stats.failed++;
-        connLog.warn(`connection failed: ${error.message}`, {
-          code: errnoCode(error),
-          in: bytesIn,
-          out: bytesOut,
-        });
-      }
-    });
-    relays.add(done);
-    void done.finally(() => relays.delete(done));
+    const streams =
+      mode === 'client'
+        ? { inbound: session.encode, outbound: session.decode }
+        : { inbound: session.decode, outbound: session.encode };
+    ctx.relay = relay(socket, streams, ctx, relayConfig);
   };
 
   let listener: Listener;
@@ -286,14 +268,15 @@ export async function runPlugin<S extends OptionShape>(
         log.info(
           `draining ${listener.connections.size} connection(s) for up to ${drainMs / 1000} s`,
         );
-        const deadline = AbortSignal.timeout(drainMs);
-        while (listener.connections.size > 0 && !deadline.aborted) {
-          const any = Promise.race([...relays]);
-          await Promise.race([any, once(deadline, 'abort')]);
-        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, drainMs);
+          idleWaiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
       }
       await listener.close();
-      await Promise.all([...relays]);
     })();
     return closing;
   };
@@ -307,4 +290,72 @@ export async function runPlugin<S extends OptionShape>(
     log,
     close,
   };
+}
+
+/** What every connection of a plugin shares. */
+interface SharedContext<O> {
+  readonly mode: Mode;
+  readonly options: O;
+  readonly env: PluginEnv;
+  readonly log: Logger;
+}
+
+/**
+ * The per-connection SessionContext, also the relay's route. A class with lazy `log` and `signal`:
+ * most connections never touch them, and a logger child and an AbortController per connection
+ * are measurable at thousands of connections.
+ */
+class ConnectionContext<O> implements SessionContext<O>, RelayRoute {
+  readonly id: number;
+  target: Endpoint;
+  relay: Relay | undefined;
+  readonly #shared: SharedContext<O>;
+  readonly #socket: Socket;
+  #log: Logger | undefined;
+  #controller: AbortController | undefined;
+  #closed = false;
+
+  constructor(id: number, shared: SharedContext<O>, socket: Socket, target: Endpoint) {
+    this.id = id;
+    this.#shared = shared;
+    this.#socket = socket;
+    this.target = target;
+  }
+
+  get mode(): Mode {
+    return this.#shared.mode;
+  }
+  get options(): O {
+    return this.#shared.options;
+  }
+  get env(): PluginEnv {
+    return this.#shared.env;
+  }
+  get peer(): Endpoint {
+    return { host: this.#socket.remoteAddress ?? '', port: this.#socket.remotePort ?? 0 };
+  }
+  get log(): Logger {
+    this.#log ??= this.#shared.log.child({ conn: this.id });
+    return this.#log;
+  }
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#closed) this.#controller.abort();
+    }
+    return this.#controller.signal;
+  }
+  redirect(to: Endpoint): void {
+    this.target = to;
+  }
+  respond(data: Uint8Array): void {
+    if (this.relay === undefined) {
+      if (!this.#socket.destroyed) this.#socket.write(data);
+    } else this.relay.respond(data);
+  }
+  /** Called by the relay's onClose: fires `signal` if anyone is listening. */
+  closed(error: Error | undefined): void {
+    this.#closed = true;
+    this.#controller?.abort(error);
+  }
 }

@@ -1,30 +1,34 @@
-import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { codecToTransform, isDuplex, type Codec, type CodecTransform } from './codec.ts';
+import { connect, type Socket } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
+import { isDuplex, type Codec, type Push } from './codec.ts';
 import { ErrorCode, PluginError, errnoCode } from './errors.ts';
 import type { Endpoint } from './address.ts';
-import type { Logger } from './log.ts';
 
-/** Opens the outbound socket (see listener.ts `dial`). */
-export type DialFunction = (to: Endpoint, signal: AbortSignal) => Promise<Socket>;
-
-export interface RelayOptions {
-  /** The socket we accepted. */
-  accepted: Socket;
-  /** Transform for accepted → dialed, and for dialed → accepted. Undefined = plain pipe. */
-  inbound: Codec | Duplex | undefined;
-  outbound: Codec | Duplex | undefined;
-  /** Where to dial; read when the first byte is ready, so `redirect()` can still change it. */
-  target: () => Endpoint;
-  dial: DialFunction;
+/** Settings shared by every connection of a plugin. */
+export interface RelayConfig<R extends RelayRoute = RelayRoute> {
+  /** Milliseconds allowed for the outbound TCP connect, DNS included (0 = no limit). */
+  connectTimeout: number;
   /** Milliseconds from accept until the first byte goes out (0 = no limit). */
   handshakeTimeout: number;
   /** Milliseconds without traffic either way before closing (0 = never). */
   idleTimeout: number;
-  log: Logger;
-  /** Aborted by the relay at teardown; aborting it from outside tears the connection down. */
-  controller: AbortController;
+  /** Opens the outbound socket, which may still be connecting. Default: {@link connectTo}. */
+  connect?: (to: Endpoint) => Socket;
+  /** Called once per connection when it is over. */
+  onClose: (outcome: RelayOutcome, route: R) => void;
+}
+
+/** Where a connection goes; read when the first byte toward that side is ready. */
+export interface RelayRoute {
+  readonly target: Endpoint;
+}
+
+/** The transforms of one connection, by direction. Undefined = plain pipe. */
+export interface RelayStreams {
+  /** accepted → dialed. */
+  inbound: Codec | Duplex | undefined;
+  /** dialed → accepted. */
+  outbound: Codec | Duplex | undefined;
 }
 
 /** How a connection ended. */
@@ -37,13 +41,12 @@ export interface RelayOutcome {
   dialed: boolean;
 }
 
-function reset(socket: Socket): void {
-  if (socket.destroyed) return;
-  try {
-    socket.resetAndDestroy();
-  } catch {
-    // Not a TCP handle (e.g. a test double): a plain destroy follows in finish().
-  }
+/** A running connection. */
+export interface Relay {
+  /** Tears the connection down now (both sockets reset). */
+  abort(reason?: Error): void;
+  /** Writes to the accepted socket directly, ahead of the outbound direction. */
+  respond(data: Uint8Array): void;
 }
 
 /** Errors that are just a peer going away; logged at debug, not counted as failures. */
@@ -53,164 +56,404 @@ export function isOrdinaryClose(error: unknown): boolean {
   return code !== undefined && ORDINARY.has(code);
 }
 
-/**
- * Joins the accepted socket and a lazily dialed one through the session's transforms.
- *
- * The outbound socket is dialed when the first byte toward it is ready (simple-obfs does the
- * same; it also keeps shadowsocks-rust's connect probes from reaching upstream). Each direction
- * is its own `pipeline`, so a FIN travels alone and the other direction keeps flowing (exact
- * half-close; both sockets have allowHalfOpen). Never rejects: the outcome says how it ended.
- */
-export function relay(options: RelayOptions): Promise<RelayOutcome> {
-  const { accepted, log, controller } = options;
-  let dialed: Socket | undefined;
-  let settled = false;
-  let failure: Error | undefined;
-  let resolveOutcome!: (outcome: RelayOutcome) => void;
-  const outcome = new Promise<RelayOutcome>((resolve) => {
-    resolveOutcome = resolve;
+/** `net.connect` with `allowHalfOpen` and `noDelay`; host names use Node's happy eyeballs. */
+export function connectTo(to: Endpoint): Socket {
+  return connect({
+    host: to.host,
+    port: to.port,
+    allowHalfOpen: true,
+    noDelay: true,
+    autoSelectFamily: true,
   });
-  const timers: NodeJS.Timeout[] = [];
+}
 
-  const finish = (error?: Error): void => {
-    if (settled) return;
-    settled = true;
-    failure ??= error;
-    for (const t of timers) clearTimeout(t);
-    accepted.setTimeout(0);
-    // A broken connection is reset, so neither end mistakes it for a clean end of data.
-    if (failure !== undefined) {
-      reset(accepted);
-      if (dialed !== undefined) reset(dialed);
-    }
-    accepted.destroy();
-    dialed?.destroy();
-    if (!controller.signal.aborted) controller.abort(failure);
-    resolveOutcome({
-      error: failure,
-      bytesIn: accepted.bytesRead,
-      bytesOut: accepted.bytesWritten,
-      dialed: dialed !== undefined,
-    });
-  };
-  const fail = (error: unknown): void => {
-    finish(error instanceof Error ? error : new Error(String(error)));
-  };
-  controller.signal.addEventListener(
-    'abort',
-    () => {
-      if (!settled)
-        fail(controller.signal.reason ?? new PluginError(ErrorCode.TIMEOUT, 'connection aborted'));
-    },
-    { once: true },
-  );
+const kConnection = Symbol('sip003.connection');
+const kSource = Symbol('sip003.source');
+const kSink = Symbol('sip003.sink');
+type Tracked = (Socket | Readable) & {
+  [kConnection]?: Connection;
+  /** The direction this socket feeds. */
+  [kSource]?: Direction;
+  /** The direction that writes into this socket. */
+  [kSink]?: Direction;
+};
 
-  // Every socket gets an error listener the moment it exists; pipelines report errors too.
-  accepted.on('error', fail);
-  if (options.idleTimeout > 0) {
-    // Reads and writes both refresh a socket's timer, and every byte relayed either way is read
-    // from or written to `accepted`, so one timer covers both directions.
-    accepted.setTimeout(options.idleTimeout, () => {
-      fail(new PluginError(ErrorCode.TIMEOUT, `idle for ${options.idleTimeout / 1000} s`));
-    });
+// Event handlers shared by every connection: they find theirs through the emitter, so a
+// connection costs no closures (at thousands of connections, closures and stream objects are
+// most of the memory).
+function onStreamError(this: Tracked, error: Error): void {
+  this[kConnection]?.fail(error);
+}
+function onSocketClose(this: Tracked): void {
+  this[kConnection]?.socketClosed(this as Socket);
+}
+function onSocketTimeout(this: Tracked): void {
+  this[kConnection]?.timedOut(this as Socket);
+}
+function onSourceData(this: Tracked, chunk: Buffer): void {
+  this[kSource]?.data(chunk);
+}
+function onSourceEnd(this: Tracked): void {
+  this[kSource]?.end();
+}
+function onSinkDrain(this: Tracked): void {
+  this[kSink]?.drained();
+}
+function clearConnectTimeout(this: Socket): void {
+  this.setTimeout(0);
+}
+function onHandshakeDeadline(connection: Connection): void {
+  connection.handshakeExpired();
+}
+
+/**
+ * One direction of a connection: reads `source`, runs the codec, writes `sink`. This is what
+ * `pipe` plus a Transform would do, in one object with three shared listeners: backpressure (a
+ * write that returns false pauses the source until 'drain'), the codec's promise (pauses the
+ * source until it settles), and the end (flush, then `end()` the sink: a half-close).
+ */
+class Direction {
+  readonly connection: Connection;
+  readonly source: Socket;
+  sink: Socket | undefined;
+  readonly codec: Codec | undefined;
+  /** The codec's `push`, bound once. */
+  readonly push: Push;
+  /** Inbound only: the first byte out triggers the dial. */
+  readonly inbound: boolean;
+  pushed = false;
+  blocked = false;
+  busy = false;
+  ending = false;
+
+  constructor(
+    connection: Connection,
+    source: Socket,
+    sink: Socket | undefined,
+    codec: Codec | undefined,
+    inbound: boolean,
+  ) {
+    this.connection = connection;
+    this.source = source;
+    this.sink = sink;
+    this.codec = codec;
+    this.inbound = inbound;
+    this.push = (data) => {
+      this.write(data);
+    };
+    (source as Tracked)[kSource] = this;
+    source.on('data', onSourceData);
+    source.on('end', onSourceEnd);
+    if (sink !== undefined) this.attachSink(sink);
   }
 
-  let started = false;
-  let inbound: CodecTransform | Duplex | undefined;
-  const startDial = (): void => {
-    if (started || settled) return;
-    started = true;
-    const to = options.target();
-    options.dial(to, controller.signal).then((socket) => {
-      if (settled) {
-        socket.destroy();
-        return;
-      }
-      dialed = socket;
-      socket.on('error', fail);
-      connected(socket);
-    }, fail);
-  };
+  attachSink(sink: Socket): void {
+    this.sink = sink;
+    (sink as Tracked)[kSink] = this;
+    sink.on('drain', onSinkDrain);
+  }
 
-  const directions: Promise<void>[] = [];
-  const connected = (socket: Socket): void => {
-    for (const t of timers.splice(0)) clearTimeout(t);
-    if (inbound === undefined) {
-      if (pendingFirst !== undefined) socket.write(pendingFirst);
-      pendingFirst = undefined;
-      directions.push(pipeline(accepted, socket));
-    } else {
-      directions.push(pipeline(inbound, socket));
+  data(chunk: Buffer): void {
+    const codec = this.codec;
+    if (codec === undefined) {
+      this.write(chunk);
+      return;
     }
-    const out = options.outbound;
-    if (out === undefined) directions.push(pipeline(socket, accepted));
-    else
-      directions.push(
-        pipeline(socket, isDuplex(out) ? out : codecToTransform(out, { onError: fail }), accepted),
-      );
-    Promise.all(directions).then(() => finish(), fail);
-  };
+    let result: void | Promise<void>;
+    try {
+      result = codec.transform(chunk, this.push);
+    } catch (error) {
+      this.connection.fail(asError(error));
+      return;
+    }
+    if (result !== undefined) this.wait(result);
+  }
 
-  if (options.handshakeTimeout > 0) {
-    timers.push(
-      setTimeout(() => {
-        if (started) return;
-        // Give an inbound codec the chance to route the stalled connection (e.g. to failover).
-        if (inbound !== undefined && 'expire' in inbound) {
-          try {
-            if (inbound.expire()) return;
-          } catch (error) {
-            fail(error);
-            return;
-          }
-        }
-        fail(
-          new PluginError(
-            ErrorCode.TIMEOUT,
-            `no handshake within ${options.handshakeTimeout / 1000} s`,
-          ),
-        );
-      }, options.handshakeTimeout),
+  write(data: Uint8Array): void {
+    if (data.byteLength === 0 || this.connection.state === DONE) return;
+    if (!this.pushed) {
+      this.pushed = true;
+      if (this.inbound) this.connection.dial();
+    }
+    const sink = this.sink;
+    if (sink === undefined) return; // the dial failed and the connection is already torn down
+    if (!sink.write(data) && !this.blocked) {
+      this.blocked = true;
+      this.source.pause();
+    }
+  }
+
+  drained(): void {
+    this.blocked = false;
+    this.resume();
+  }
+
+  /** A codec's promise: hold the source until it settles. */
+  wait(result: Promise<void>): void {
+    this.busy = true;
+    this.source.pause();
+    result.then(
+      () => {
+        this.busy = false;
+        if (this.ending) this.end();
+        else this.resume();
+      },
+      (error: unknown) => this.connection.fail(asError(error)),
     );
   }
 
-  let pendingFirst: Buffer | undefined;
-  const source = options.inbound;
-  if (source === undefined) {
-    // Plain pipe: wait for the first chunk, hold it, and dial.
-    const onData = (chunk: Buffer): void => {
-      accepted.pause();
-      accepted.off('end', onEarlyEnd);
-      pendingFirst = chunk;
-      startDial();
-    };
-    const onEarlyEnd = (): void => {
-      // The peer closed before sending anything (a connect probe): nothing to forward.
-      accepted.off('data', onData);
-      accepted.end();
-      finish();
-    };
-    accepted.once('data', onData);
-    accepted.once('end', onEarlyEnd);
-  } else if (isDuplex(source)) {
-    // A ready-made stream: we cannot see its first output without consuming it, so dial now.
-    inbound = source;
-    directions.push(pipeline(accepted, source));
-    startDial();
-  } else {
-    const transform = codecToTransform(source, { onFirstPush: startDial, onError: fail });
-    inbound = transform;
-    transform.once('finish', () => {
-      // The inbound side ended and the codec never produced a byte: close quietly.
-      if (!started) {
-        accepted.end();
-        finish();
-      }
-    });
-    directions.push(pipeline(accepted, transform));
+  resume(): void {
+    if (!this.blocked && !this.busy && this.connection.state !== DONE) this.source.resume();
   }
-  // An early error in the accepted→codec leg must tear down at once, not wait for the dial.
-  for (const direction of directions) direction.catch(fail);
-  log.debug('accepted');
-  return outcome;
+
+  end(): void {
+    this.ending = true;
+    if (this.busy) return; // runs again when the pending codec promise settles
+    this.ending = false;
+    const codec = this.codec;
+    if (codec?.flush !== undefined) {
+      let result: void | Promise<void>;
+      try {
+        result = codec.flush(this.push);
+      } catch (error) {
+        this.connection.fail(asError(error));
+        return;
+      }
+      if (result !== undefined) {
+        this.busy = true;
+        result.then(
+          () => {
+            this.busy = false;
+            this.close();
+          },
+          (error: unknown) => this.connection.fail(asError(error)),
+        );
+        return;
+      }
+    }
+    this.close();
+  }
+
+  /** The source ended and the codec is flushed: pass the FIN on. */
+  close(): void {
+    if (this.connection.state === DONE) return;
+    if (this.sink === undefined) this.connection.endedBeforeData();
+    else this.sink.end();
+  }
+
+  expire(): boolean {
+    if (this.codec?.expire !== undefined && !this.pushed) {
+      this.codec.expire(this.push);
+    }
+    return this.pushed;
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Accepted; nothing forwarded yet. */
+const WAITING = 0;
+/** The outbound socket exists (connecting or connected). */
+const RELAYING = 1;
+const DONE = 2;
+type State = typeof WAITING | typeof RELAYING | typeof DONE;
+
+/**
+ * One relayed connection. The outbound socket is dialed when the first byte toward it is ready
+ * (simple-obfs does the same, and shadowsocks-rust's connect probes never reach upstream); writes
+ * queue on it while it connects. With `allowHalfOpen` on both sockets a FIN travels alone and the
+ * other direction keeps flowing: exact half-close. The connection is over when both sockets have
+ * closed; any error resets both, so neither end mistakes a broken stream for a clean end.
+ */
+class Connection implements Relay {
+  readonly accepted: Socket;
+  dialed: Socket | undefined;
+  readonly streams: RelayStreams;
+  readonly route: RelayRoute;
+  readonly config: RelayConfig;
+  /** accepted → dialed, when the inbound side is a codec or a plain pipe. */
+  inbound: Direction | undefined;
+  /** A ready-made Duplex used for the inbound side (escape hatch). */
+  inboundStream: Duplex | undefined;
+  state: State = WAITING;
+  failure: Error | undefined;
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(accepted: Socket, streams: RelayStreams, route: RelayRoute, config: RelayConfig) {
+    this.accepted = accepted;
+    this.streams = streams;
+    this.route = route;
+    this.config = config;
+    track(accepted, this);
+    accepted.on('close', onSocketClose);
+    if (config.handshakeTimeout > 0)
+      this.timer = setTimeout(onHandshakeDeadline, config.handshakeTimeout, this);
+    const source = streams.inbound;
+    if (source !== undefined && isDuplex(source)) {
+      // A ready-made stream: its first output cannot be seen without consuming it, so dial now.
+      this.inboundStream = track(source, this);
+      accepted.pipe(source);
+      this.dial();
+    } else {
+      this.inbound = new Direction(this, accepted, undefined, source, true);
+    }
+  }
+
+  /** The inbound side ended before anything was forwarded (a connect probe): close quietly. */
+  endedBeforeData(): void {
+    if (this.state === WAITING) this.accepted.end();
+  }
+
+  dial(): void {
+    if (this.state !== WAITING) return;
+    this.state = RELAYING;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    const { accepted, config } = this;
+    let dialed: Socket;
+    try {
+      dialed = (config.connect ?? connectTo)(this.route.target);
+    } catch (error) {
+      this.fail(asError(error));
+      return;
+    }
+    this.dialed = track(dialed, this);
+    dialed.on('close', onSocketClose);
+    dialed.on('timeout', onSocketTimeout);
+    if (config.connectTimeout > 0) {
+      dialed.setTimeout(config.connectTimeout);
+      dialed.once('connect', clearConnectTimeout);
+    }
+    if (config.idleTimeout > 0) {
+      // Reads and writes both refresh a socket's timer, and every byte relayed either way is
+      // read from or written to `accepted`, so one timer covers both directions.
+      accepted.setTimeout(config.idleTimeout);
+      accepted.on('timeout', onSocketTimeout);
+    }
+    if (this.inbound !== undefined) this.inbound.attachSink(dialed);
+    else this.inboundStream?.pipe(dialed);
+    const out = this.streams.outbound;
+    if (out !== undefined && isDuplex(out)) {
+      dialed.pipe(track(out, this)).pipe(accepted);
+    } else {
+      new Direction(this, dialed, accepted, out, false);
+    }
+  }
+
+  handshakeExpired(): void {
+    this.timer = undefined;
+    if (this.state !== WAITING) return;
+    // Give the inbound codec the chance to route the stalled connection (e.g. to failover).
+    try {
+      if (this.inbound?.expire() === true) return;
+    } catch (error) {
+      this.fail(asError(error));
+      return;
+    }
+    this.fail(
+      new PluginError(
+        ErrorCode.TIMEOUT,
+        `no handshake within ${this.config.handshakeTimeout / 1000} s`,
+      ),
+    );
+  }
+
+  timedOut(socket: Socket): void {
+    if (this.state === DONE) return;
+    if (socket === this.dialed) {
+      this.fail(
+        new PluginError(
+          ErrorCode.DIAL_FAILED,
+          `no connection within ${this.config.connectTimeout / 1000} s (ETIMEDOUT)`,
+        ),
+      );
+    } else {
+      this.fail(new PluginError(ErrorCode.TIMEOUT, `idle for ${this.config.idleTimeout / 1000} s`));
+    }
+  }
+
+  socketClosed(socket: Socket): void {
+    if (this.state === DONE) return;
+    // With allowHalfOpen a socket closes by itself only once both directions ended; closing
+    // any other way (destroyed from outside, reset) cuts the connection.
+    if (!(socket.readableEnded && socket.writableFinished)) {
+      this.fail(
+        Object.assign(new Error('socket closed before both directions ended'), {
+          code: 'ERR_STREAM_PREMATURE_CLOSE',
+        }),
+      );
+      return;
+    }
+    const other = socket === this.accepted ? this.dialed : this.accepted;
+    if (other === undefined || other.closed) this.finish();
+  }
+
+  fail(error: Error): void {
+    if (this.state === DONE) return;
+    this.failure = error;
+    reset(this.accepted);
+    if (this.dialed !== undefined) reset(this.dialed);
+    this.finish();
+  }
+
+  abort(reason?: Error): void {
+    this.fail(reason ?? new PluginError(ErrorCode.TIMEOUT, 'connection aborted'));
+  }
+
+  respond(data: Uint8Array): void {
+    if (!this.accepted.destroyed) this.accepted.write(data);
+  }
+
+  finish(): void {
+    if (this.state === DONE) return;
+    this.state = DONE;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    const { accepted, dialed } = this;
+    accepted.destroy();
+    dialed?.destroy();
+    this.inboundStream?.destroy();
+    this.config.onClose(
+      {
+        error: this.failure,
+        bytesIn: accepted.bytesRead,
+        bytesOut: accepted.bytesWritten,
+        dialed: dialed !== undefined,
+      },
+      this.route,
+    );
+  }
+}
+
+/** Marks an emitter as part of `connection` and gives it the shared error handler. */
+function track<T extends Socket | Readable>(emitter: T, connection: Connection): T {
+  (emitter as Tracked)[kConnection] = connection;
+  emitter.on('error', onStreamError);
+  return emitter;
+}
+
+function reset(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    // Not a TCP handle (a test double): finish() destroys it plainly.
+  }
+}
+
+/**
+ * Relays one accepted connection through `streams` to `route.target` (read when the first byte
+ * toward it is ready, so a codec can still `redirect`). Never throws: `config.onClose` says how it
+ * ended.
+ */
+export function relay<R extends RelayRoute>(
+  accepted: Socket,
+  streams: RelayStreams,
+  route: R,
+  config: RelayConfig<R>,
+): Relay {
+  // The connection hands `onClose` back the very route it was given, so R is preserved.
+  return new Connection(accepted, streams, route, config as unknown as RelayConfig);
 }
