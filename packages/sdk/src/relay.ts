@@ -125,6 +125,10 @@ class Direction {
   blocked = false;
   busy = false;
   ending = false;
+  /** Inside a synchronous `transform` call (see `write`). */
+  batching = false;
+  corked = false;
+  held: Uint8Array | undefined;
 
   constructor(
     connection: Connection,
@@ -160,15 +164,25 @@ class Direction {
       return;
     }
     let result: void | Promise<void>;
+    this.batching = true;
     try {
       result = codec.transform(chunk, this.push);
     } catch (error) {
+      this.batching = false;
+      this.held = undefined;
       this.connection.fail(asError(error));
       return;
     }
+    this.endBatch();
     if (result !== undefined) this.wait(result);
   }
 
+  /**
+   * A codec's push. Within one `transform` call, a single push is written as is, and several
+   * (a TLS record header and its payload, say) are corked into one writev: one syscall and one
+   * TCP segment instead of one per push. The first push is held back until a second one shows
+   * whether corking is worth it.
+   */
   write(data: Uint8Array): void {
     if (data.byteLength === 0 || this.connection.state === DONE) return;
     if (!this.pushed) {
@@ -177,9 +191,39 @@ class Direction {
     }
     const sink = this.sink;
     if (sink === undefined) return; // the dial failed and the connection is already torn down
+    if (this.batching) {
+      if (this.held === undefined && !this.corked) {
+        this.held = data;
+        return;
+      }
+      if (!this.corked) {
+        this.corked = true;
+        sink.cork();
+        this.send(sink, this.held!);
+        this.held = undefined;
+      }
+    }
+    this.send(sink, data);
+  }
+
+  send(sink: Socket, data: Uint8Array): void {
     if (!sink.write(data) && !this.blocked) {
       this.blocked = true;
       this.source.pause();
+    }
+  }
+
+  /** Ends a `transform` call's batch: writes a lone held push, or uncorks. */
+  endBatch(): void {
+    this.batching = false;
+    const held = this.held;
+    if (held !== undefined) {
+      this.held = undefined;
+      if (this.sink !== undefined && this.connection.state !== DONE) this.send(this.sink, held);
+    }
+    if (this.corked) {
+      this.corked = false;
+      this.sink?.uncork();
     }
   }
 
