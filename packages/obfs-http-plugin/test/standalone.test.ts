@@ -100,7 +100,7 @@ describe('the standalone executable (pnpm bundle → dist/bin/obfs-http-plugin)'
           }),
         ).rejects.toThrow(/did not (echo|start)/);
         const direct = spawnSync(plain, ['--version'], { encoding: 'utf8', env: { PATH: bin } });
-        expect(direct.stderr).toMatch(/env: .?node.?: No such file or directory/);
+        expect(direct.stderr).toMatch(/node: not found|node.?: No such file or directory/);
       }, 30_000);
     },
   );

@@ -128,7 +128,7 @@ export async function runMain<S extends OptionShape>(
 
   let handle: PluginHandle;
   try {
-    handle = await runPlugin(plugin, { env: process.env });
+    handle = await runPlugin(plugin, { env: process.env, warnings: argWarnings });
   } catch (error) {
     write(
       isPluginError(error)
@@ -137,7 +137,6 @@ export async function runMain<S extends OptionShape>(
     );
     process.exit(exitCodeOf(error));
   }
-  for (const w of argWarnings) handle.log.warn(w);
 
   const stop = (reason: StopReason): void => {
     // A host that is gone cannot wait for a drain: close at once (it must be gone within 1 s).

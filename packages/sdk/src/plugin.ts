@@ -80,6 +80,8 @@ export interface RunPluginOptions {
   logSink?: LogSink;
   /** Listen on this port instead of the environment's (0 = any free port; for tests). */
   listenPort?: number;
+  /** More warnings to log with the configuration's (e.g. about argv). */
+  warnings?: readonly string[];
 }
 
 /** A running plugin. */
@@ -142,7 +144,12 @@ export function resolveConfig<S extends OptionShape>(
  */
 export async function runPlugin<S extends OptionShape>(
   plugin: Plugin<S>,
-  { env: envVars = process.env, logSink, listenPort: portOverride }: RunPluginOptions = {},
+  {
+    env: envVars = process.env,
+    logSink,
+    listenPort: portOverride,
+    warnings: extraWarnings = [],
+  }: RunPluginOptions = {},
 ): Promise<PluginHandle<PluginOptions<S>>> {
   const { env, mode, options, warnings } = resolveConfig(plugin, envVars);
   const level = options['log-level'] ?? parseLogLevel(envVars['SIP003_LOG_LEVEL']) ?? 'info';
@@ -153,7 +160,7 @@ export async function runPlugin<S extends OptionShape>(
   });
   // Cluster workers share one configuration: only the first repeats its warnings.
   if (!cluster.isWorker || cluster.worker?.id === 1)
-    for (const warning of warnings) log.warn(warning);
+    for (const warning of [...extraWarnings, ...warnings]) log.warn(warning);
 
   const listenHosts = mode === 'client' ? env.localHosts : env.remoteHosts;
   const listenPort = portOverride ?? (mode === 'client' ? env.localPort : env.remotePort);

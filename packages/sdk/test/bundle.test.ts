@@ -245,7 +245,10 @@ describe('bundle to a script', () => {
     );
 
     const text = await readFile(outfile, 'utf8');
-    expect(text.startsWith('#!/usr/bin/env node\n')).toBe(true);
+    // A shell header that execs node with the default flags, on itself.
+    expect(
+      text.startsWith('#!/bin/sh\n":" //; exec node --max-semi-space-size=1 "$0" "$@"\n'),
+    ).toBe(true);
     expect(text).not.toMatch(/require\(["']zod["']\)/);
     expect((await stat(outfile)).mode & 0o777).toBe(0o755);
     expect(await readFile(`${outfile}.sha256`, 'utf8')).toBe(`${hex}  hello.js\n`);
@@ -304,7 +307,7 @@ describe('bundle to a script', () => {
     await writeFile(entry, '#!/usr/bin/env node\nconst n: number = 42;\nconsole.log(n);\n');
     const result = await bundle({ entry, outfile: path.join(dir, 'out.js'), version: '1.0.0' });
     const lines = (await readFile(result.outfile, 'utf8')).split('\n');
-    expect(lines[0]).toBe('#!/usr/bin/env node');
+    expect(lines[0]).toBe('#!/bin/sh');
     expect(lines.slice(1).some((line) => line.startsWith('#!'))).toBe(false);
     expect(await runFile(result.outfile, [])).toEqual({ code: 0, stdout: '42\n', stderr: '' });
   });
@@ -339,4 +342,41 @@ describe('bundle --standalone', () => {
     expect(ran).toEqual({ code: 0, stdout: `hello ${sdkVersion} argv=4\n`, stderr: '' });
     expect(ran.stderr).not.toMatch(/experimental/i);
   }, 120_000);
+});
+
+describe('bundle --node-options', () => {
+  it('writes a plain #!/usr/bin/env node header with --node-options=none', () => {
+    expect(parseBundleArgs(['e.ts', '-o', 'x', '--node-options=none'])).toEqual({
+      help: false,
+      options: { entry: 'e.ts', outfile: 'x', nodeOptions: [] },
+    });
+  });
+  it('takes several flags', () => {
+    expect(
+      parseBundleArgs([
+        'e.ts',
+        '-o',
+        'x',
+        '--node-options=--max-semi-space-size=2 --max-old-space-size=64',
+      ]),
+    ).toMatchObject({
+      options: { nodeOptions: ['--max-semi-space-size=2', '--max-old-space-size=64'] },
+    });
+  });
+  it.each([
+    [
+      ['--node-options=--x;rm -rf /'],
+      '--node-options: expected node flags such as --max-semi-space-size=1, or none, got "--x;rm"',
+    ],
+    [
+      ['--node-options=$(id)'],
+      '--node-options: expected node flags such as --max-semi-space-size=1, or none, got "$(id)"',
+    ],
+    [
+      ['--standalone', '--node-options=none'],
+      '--node-options only applies to plain bundles (give a standalone executable NODE_OPTIONS at run time)',
+    ],
+  ])('refuses %j', (extra, message) => {
+    expect(() => parseBundleArgs(['e.ts', '-o', 'x', ...extra])).toThrow(message);
+  });
 });

@@ -36,6 +36,12 @@ export interface BundleOptions {
   minify?: boolean;
   /** The version to stamp. Default: `version` of the nearest package.json above the entry. */
   version?: string;
+  /**
+   * Flags the plain script starts node with (default {@link DEFAULT_NODE_OPTIONS}; empty for a
+   * bare `#!/usr/bin/env node`). A standalone executable cannot carry flags: give it
+   * NODE_OPTIONS at run time instead.
+   */
+  nodeOptions?: readonly string[];
 }
 
 /** What {@link bundle} wrote. */
@@ -56,6 +62,28 @@ export interface BundleResult {
 /** The stamped version when no package.json above the entry has one (the SDK's own fallback). */
 const UNVERSIONED = '0.0.0-dev';
 const SHEBANG = '#!/usr/bin/env node\n';
+
+/**
+ * The default flags of a plain bundle. A relay holds many long-lived sockets and makes short-lived
+ * garbage per chunk; V8 grows its young generation to 16 MiB per semispace under such load, which
+ * showed up as ~20 KiB of RSS per open connection in `pnpm bench`. A 1 MiB young generation cut that
+ * to ~12 KiB with no loss of throughput or connection rate.
+ */
+export const DEFAULT_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=1'];
+
+/** Flags safe to put on a shell command line: `--name` or `--name=value`, no quoting needed. */
+const NODE_FLAG = /^--[a-z0-9][a-z0-9-_]*(=[A-Za-z0-9._:,/+-]+)?$/;
+
+/**
+ * The first lines of a plain bundle. `#!/usr/bin/env node` cannot pass flags portably (`env -S`
+ * is missing from BusyBox), so with flags the file starts as a shell script that `exec`s node on
+ * itself (same PID, same stdin pipe, same signals): line 2 is a no-op string plus a comment to
+ * JavaScript, and `exec node <flags> "$0" "$@"` to sh.
+ */
+function header(nodeOptions: readonly string[]): string {
+  if (nodeOptions.length === 0) return SHEBANG;
+  return `#!/bin/sh\n":" //; exec node ${nodeOptions.join(' ')} "$0" "$@"\n`;
+}
 
 function usageError(message: string): PluginError {
   return new PluginError(ErrorCode.USAGE, message);
@@ -276,7 +304,7 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
     const scopeFile = await commonJsScope(outfile);
     try {
       if (scopeFile !== undefined) await writeFile(scopeFile, '{ "type": "commonjs" }\n');
-      await writeFile(partial, SHEBANG + script);
+      await writeFile(partial, header(options.nodeOptions ?? DEFAULT_NODE_OPTIONS) + script);
       await chmod(partial, 0o755);
       await rename(partial, outfile);
     } catch (error) {
@@ -307,6 +335,7 @@ export const BUNDLE_USAGE = [
   '  --node <path>          the node binary to embed with --standalone (default: this node)',
   '  --minify               minify the script',
   '  --version-stamp <v>    the version to stamp (default: the nearest package.json version)',
+  `  --node-options=<f>     node flags of a plain bundle, space-separated, or none (default: ${DEFAULT_NODE_OPTIONS.join(' ')})`,
   '  -h, --help             show this text',
   '',
   'Exit codes: 0 written, 64 usage error, 70 bundle failure.',
@@ -319,11 +348,12 @@ export function formatBytes(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
-const VALUE_FLAGS: Readonly<Record<string, 'outfile' | 'node' | 'version'>> = {
+const VALUE_FLAGS: Readonly<Record<string, 'outfile' | 'node' | 'version' | 'nodeOptions'>> = {
   '-o': 'outfile',
   '--outfile': 'outfile',
   '--node': 'node',
   '--version-stamp': 'version',
+  '--node-options': 'nodeOptions',
 };
 const BOOLEAN_FLAGS: Readonly<Record<string, 'standalone' | 'minify'>> = {
   '--standalone': 'standalone',
@@ -334,7 +364,7 @@ type Parsed = { help: true } | { help: false; options: BundleOptions };
 
 /** Parses the argv after `bundle`. Throws a `SIP003_USAGE` error naming the bad flag. */
 export function parseBundleArgs(argv: readonly string[]): Parsed {
-  const values: { outfile?: string; node?: string; version?: string } = {};
+  const values: { outfile?: string; node?: string; version?: string; nodeOptions?: string } = {};
   const flags: { standalone?: boolean; minify?: boolean } = {};
   const positionals: string[] = [];
   let onlyPositionals = false;
@@ -381,6 +411,22 @@ export function parseBundleArgs(argv: readonly string[]): Parsed {
   if (flags.minify === true) options.minify = true;
   if (values.node !== undefined) options.node = values.node;
   if (values.version !== undefined) options.version = values.version;
+  if (values.nodeOptions !== undefined) {
+    if (flags.standalone === true) {
+      throw usageError(
+        '--node-options only applies to plain bundles (give a standalone executable NODE_OPTIONS at run time)',
+      );
+    }
+    const list =
+      values.nodeOptions === 'none' ? [] : values.nodeOptions.split(/\s+/).filter((f) => f !== '');
+    const bad = list.find((f) => !NODE_FLAG.test(f));
+    if (bad !== undefined) {
+      throw usageError(
+        `--node-options: expected node flags such as --max-semi-space-size=1, or none, got ${JSON.stringify(bad)}`,
+      );
+    }
+    options.nodeOptions = list;
+  }
   return { help: false, options };
 }
 
