@@ -178,23 +178,46 @@ export function killAllNow() {
 }
 
 const handedOut = new Set();
-/** A free loopback TCP port from the kernel (bind to port 0), never the same one twice per run. */
+
+/**
+ * Listening ports come from below the kernel's ephemeral range (ip_local_port_range, 32768-60999
+ * by default). A port from bind(0) lies inside it, and the tens of thousands of outgoing
+ * connections of a conn-rate test can take it as their source port before the plugin listens
+ * (seen: EADDRINUSE in round 5 of a full run).
+ */
+function ephemeralLow() {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    return Number.isInteger(low) && low > 2048 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+const PORT_HIGH = ephemeralLow() - 1;
+const PORT_LOW = Math.max(1024, PORT_HIGH - 12000);
+
+function tryListen(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ host: '127.0.0.1', port, exclusive: true }, () => s.close(() => resolve(true)));
+  });
+}
+
+/** A free loopback TCP port outside the ephemeral range, never the same one twice per run. */
 export async function freePort() {
-  for (let i = 0; i < 50; i++) {
-    const port = await new Promise((resolve, reject) => {
-      const s = net.createServer();
-      s.on('error', reject);
-      s.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
-        const p = s.address().port;
-        s.close(() => resolve(p));
-      });
-    });
-    if (!handedOut.has(port)) {
+  for (let i = 0; i < 200; i++) {
+    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW + 1));
+    if (handedOut.has(port)) continue;
+    if (await tryListen(port)) {
       handedOut.add(port);
       return port;
     }
   }
-  throw new Error('could not find a free port in 50 tries');
+  throw new Error(`could not find a free port in ${PORT_LOW}-${PORT_HIGH} in 200 tries`);
 }
 
 function canConnect(port) {

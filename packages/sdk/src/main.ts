@@ -48,6 +48,15 @@ export async function runMain<S extends OptionShape>(
   argv: readonly string[] = process.argv.slice(2),
 ): Promise<void> {
   const write = (line: string): void => stderrSink(line);
+  // One line for a PluginError (bad configuration, cannot listen); the stack for a bug.
+  const failStart: (error: unknown) => never = (error) => {
+    write(
+      isPluginError(error)
+        ? `${plugin.name}: ${error.message}`
+        : `${plugin.name}: ${(error as Error).stack ?? String(error)}`,
+    );
+    process.exit(exitCodeOf(error));
+  };
   const argWarnings: string[] = [];
   let checkOnly = false;
   for (const arg of argv) {
@@ -103,12 +112,7 @@ export async function runMain<S extends OptionShape>(
     try {
       resolved = resolveConfig(plugin, process.env);
     } catch (error) {
-      write(
-        isPluginError(error)
-          ? `${plugin.name}: ${error.message}`
-          : `${plugin.name}: ${(error as Error).stack ?? String(error)}`,
-      );
-      process.exit(exitCodeOf(error));
+      failStart(error);
     }
     if (resolved.mode === 'server' && resolved.options.workers > 1) {
       const level =
@@ -130,12 +134,7 @@ export async function runMain<S extends OptionShape>(
   try {
     handle = await runPlugin(plugin, { env: process.env, warnings: argWarnings });
   } catch (error) {
-    write(
-      isPluginError(error)
-        ? `${plugin.name}: ${error.message}`
-        : `${plugin.name}: ${(error as Error).stack ?? String(error)}`,
-    );
-    process.exit(exitCodeOf(error));
+    failStart(error);
   }
 
   const stop = (reason: StopReason): void => {

@@ -4,7 +4,13 @@ import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it, expect, afterEach } from 'vitest';
-import { startEchoServer, connectTo, collect, type TestServer } from '../src/testing/index.ts';
+import {
+  startEchoServer,
+  connectTo,
+  collect,
+  freePort,
+  type TestServer,
+} from '../src/testing/index.ts';
 import { repoRoot } from './helpers.ts';
 
 const plugin = resolve(repoRoot, 'packages/noop-plugin/dist/noop-plugin');
@@ -41,9 +47,7 @@ async function timeToExit(pid: number, limitMs: number): Promise<number> {
 }
 
 async function freePortEnv(target: number): Promise<NodeJS.ProcessEnv> {
-  const probe = await startEchoServer();
-  const port = probe.port;
-  await probe.close();
+  const port = await freePort();
   return {
     ...process.env,
     SS_REMOTE_HOST: '127.0.0.1',

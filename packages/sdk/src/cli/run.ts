@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -13,8 +12,10 @@ import {
   seededBytes,
   sha256,
   writeChunked,
+  readAtLeast,
   type TestServer,
 } from '../testing/servers.ts';
+import { freePort } from '../testing/shadowsocks.ts';
 
 export const RUN_USAGE = `usage: sip003 run <plugin> [options]
 
@@ -34,15 +35,6 @@ them, unless --serve keeps the pair running for your own traffic.
   --bytes <size>           bytes to send and check, e.g. 64KiB, 16MiB (default 16MiB)
   --serve                  keep running until Ctrl-C and print where to connect
 `;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 function launch(
   path: string,
@@ -94,28 +86,6 @@ async function waitListening(
     ErrorCode.LISTEN_FAILED,
     `${label} is not listening on port ${port} after ${timeoutMs} ms`,
   );
-}
-
-/** Reads until `n` bytes arrived, the peer ended, or the time is up. */
-function readBytes(socket: Socket, n: number, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let got = 0;
-    const done = (): void => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      resolve(Buffer.concat(chunks));
-    };
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      got += chunk.length;
-      if (got >= n) done();
-    };
-    const timer = setTimeout(done, timeoutMs);
-    socket.on('data', onData);
-    socket.once('end', done);
-    socket.once('error', done);
-  });
 }
 
 async function stop(child: ChildProcess): Promise<number | string> {
@@ -287,7 +257,7 @@ export async function runCommand(
     const socket = await connectTo(clientPort);
     // Read the echo back before sending FIN: simple-obfs and ss-libev turn a half-close into a
     // full close, and this command must work with them too.
-    const received = readBytes(socket, bytes, 120_000);
+    const received = readAtLeast(socket, bytes, 120_000);
     await writeChunked(socket, data, [65536], false);
     const got = await received;
     socket.end();

@@ -18,6 +18,7 @@ export {
   startHashServer,
   startSourceServer,
   hashStream,
+  readAtLeast,
 } from './servers.ts';
 export type { TestServer } from './servers.ts';
 export {

@@ -220,3 +220,32 @@ export function hashStream(
     });
   });
 }
+
+/**
+ * Reads until at least `n` bytes arrived, the peer ended or closed, or `timeoutMs` passed;
+ * resolves with what arrived. For checks through hosts without half-close (ss-libev, simple-obfs),
+ * where the reply must be read before sending a FIN.
+ */
+export function readAtLeast(socket: Socket, n: number, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', done);
+      socket.off('close', done);
+      resolve(Buffer.concat(chunks));
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      got += chunk.length;
+      if (got >= n) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    socket.on('data', onData);
+    socket.once('end', done);
+    socket.once('close', done);
+    socket.on('error', () => undefined);
+  });
+}

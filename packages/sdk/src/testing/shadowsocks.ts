@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer, isIP, type AddressInfo, type Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
@@ -12,6 +12,7 @@ import {
   startHashServer,
   startSourceServer,
   writeChunked,
+  readAtLeast,
 } from './servers.ts';
 
 /** The env variable that turns a missing interop binary from a skip into a failure (CI sets it). */
@@ -46,14 +47,44 @@ export function missingBinaries(names: readonly string[]): string[] {
   return missing;
 }
 
-/** A free loopback TCP port (bound and released; the usual host-side race applies). */
+/** The lowest port the kernel hands out as a source port (ip_local_port_range). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+    );
+    return Number.isInteger(low) && low > 2048 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+const handedOut = new Set<number>();
+
+function tryListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free loopback TCP port for a process to listen on later, picked below the ephemeral range:
+ * a port from bind(0) lies inside it, where any busy test's outgoing connection can take it as a
+ * source port before the listener starts (EADDRINUSE). Never the same port twice per process.
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const server = createServer();
-  server.listen(0, host);
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
+  const high = ephemeralLow() - 1;
+  const low = Math.max(1024, high - 12_000);
+  for (let i = 0; i < 200; i++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port)) continue;
+    if (await tryListen(port, host)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${low}-${high} after 200 tries`);
 }
 
 /** Polls until something accepts on the port; rejects after `timeoutMs` or when `child` exits. */
@@ -227,29 +258,6 @@ export async function startShadowsocks(options: ShadowsocksOptions = {}): Promis
   return pair;
 }
 
-/** Reads exactly `n` bytes (fewer if the peer ends first), bounded by `timeoutMs`. */
-function readExactly(socket: Socket, n: number, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let got = 0;
-    const done = (): void => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('close', done);
-      resolve(Buffer.concat(chunks));
-    };
-    const onData = (c: Buffer): void => {
-      chunks.push(c);
-      got += c.length;
-      if (got >= n) done();
-    };
-    const timer = setTimeout(done, timeoutMs);
-    socket.on('data', onData);
-    socket.once('close', done);
-    socket.on('error', () => undefined);
-  });
-}
-
 /**
  * Hosts start their plugins without waiting for them (ss-libev binds at once), so a listening
  * SOCKS port says nothing about the plugins. Probe the whole chain with an echo until it answers.
@@ -270,7 +278,7 @@ async function waitForTunnel(socksPort: number, timeoutMs = 15_000): Promise<voi
         const s = await socks5Connect(socksPort, '127.0.0.1', port, 2000);
         // No FIN here: ss-libev turns a half-close into a full close.
         s.write('ping');
-        const got = await readExactly(s, 4, 2000);
+        const got = await readAtLeast(s, 4, 2000);
         s.destroy();
         if (got.toString() === 'ping') return;
         last = new Error(`echo answered ${JSON.stringify(got.toString())}`);
