@@ -17,6 +17,7 @@ import {
   connectTo,
   seededBytes,
   writeChunked,
+  checkCodecRoundTrip,
   type TestServer,
 } from '../src/testing/index.ts';
 import { logCollector } from './helpers.ts';
@@ -416,4 +417,37 @@ describe('listening', () => {
       expect((await got).toString()).toBe(host);
     }
   });
+});
+
+describe('asynchronous codecs', () => {
+  it('keep order, backpressure and half-close when transform and flush return promises', async () => {
+    const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    // Alternate one and two ticks: if the relay did not hold the source while a promise is
+    // pending, a later chunk would overtake an earlier one.
+    let calls = 0;
+    const asyncXor: Codec = {
+      async transform(chunk, push) {
+        await tick();
+        if (calls++ % 2 === 0) await tick();
+        push(chunk.map((b) => b ^ 0x2a));
+      },
+    };
+    let flushed = 0;
+    const plugin = definePlugin({
+      name: 'async-xor',
+      session: () => ({
+        encode: {
+          ...asyncXor,
+          async flush() {
+            await tick();
+            flushed++;
+          },
+        },
+        decode: asyncXor,
+      }),
+    });
+    const report = await checkCodecRoundTrip(plugin, { largeBytes: 4 * 1024 * 1024 });
+    expect(report.steps).toHaveLength(9);
+    expect(flushed).toBeGreaterThan(0);
+  }, 120_000);
 });
