@@ -22,6 +22,9 @@ import { performance } from 'node:perf_hooks';
 import { build, type BuildFailure, type Message } from 'esbuild';
 import { ErrorCode, PluginError, isPluginError } from '../errors.ts';
 import { buildSingleExecutable } from './sea.ts';
+import { DEFAULT_NODE_OPTIONS, BUNDLE_USAGE, parseBundleArgs, usageError } from './bundle-args.ts';
+
+export { DEFAULT_NODE_OPTIONS, BUNDLE_USAGE, parseBundleArgs } from './bundle-args.ts';
 
 /** Input of {@link bundle}. Relative paths are resolved against the working directory. */
 export interface BundleOptions {
@@ -64,17 +67,6 @@ const UNVERSIONED = '0.0.0-dev';
 const SHEBANG = '#!/usr/bin/env node\n';
 
 /**
- * The default flags of a plain bundle. A relay holds many long-lived sockets and makes short-lived
- * garbage per chunk; V8 grows its young generation to 16 MiB per semispace under such load, which
- * showed up as ~20 KiB of RSS per open connection in `pnpm bench`. A 1 MiB young generation cut that
- * to ~12 KiB with no loss of throughput or connection rate.
- */
-export const DEFAULT_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=1'];
-
-/** Flags safe to put on a shell command line: `--name` or `--name=value`, no quoting needed. */
-const NODE_FLAG = /^--[a-z0-9][a-z0-9-_]*(=[A-Za-z0-9._:,/+-]+)?$/;
-
-/**
  * The first lines of a plain bundle. `#!/usr/bin/env node` cannot pass flags portably (`env -S`
  * is missing from BusyBox), so with flags the file starts as a shell script that `exec`s node on
  * itself (same PID, same stdin pipe, same signals): line 2 is a no-op string plus a comment to
@@ -83,10 +75,6 @@ const NODE_FLAG = /^--[a-z0-9][a-z0-9-_]*(=[A-Za-z0-9._:,/+-]+)?$/;
 function header(nodeOptions: readonly string[]): string {
   if (nodeOptions.length === 0) return SHEBANG;
   return `#!/bin/sh\n":" //; exec node ${nodeOptions.join(' ')} "$0" "$@"\n`;
-}
-
-function usageError(message: string): PluginError {
-  return new PluginError(ErrorCode.USAGE, message);
 }
 
 function bundleError(message: string, cause?: unknown): PluginError {
@@ -323,111 +311,11 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
   return { outfile, bytes, sha256, ms, version, warnings };
 }
 
-/** `sip003 bundle --help`. */
-export const BUNDLE_USAGE = [
-  'Usage: sip003 bundle <entry.ts> -o <file> [--standalone] [--node <path>] [--minify]',
-  '                     [--version-stamp <v>]',
-  '',
-  'Bundles a plugin entry and all its dependencies into one CommonJS file for node >= 20.',
-  '',
-  '  -o, --outfile <file>   where to write (directories are created); also writes <file>.sha256',
-  '  --standalone           a single executable that needs no node (Node SEA, about 100 MB)',
-  '  --node <path>          the node binary to embed with --standalone (default: this node)',
-  '  --minify               minify the script',
-  '  --version-stamp <v>    the version to stamp (default: the nearest package.json version)',
-  `  --node-options=<f>     node flags of a plain bundle, space-separated, or none (default: ${DEFAULT_NODE_OPTIONS.join(' ')})`,
-  '  -h, --help             show this text',
-  '',
-  'Exit codes: 0 written, 64 usage error, 70 bundle failure.',
-].join('\n');
-
 /** Human size: `512 B`, `12.3 KiB`, `98.9 MiB`. */
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${String(bytes)} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-}
-
-const VALUE_FLAGS: Readonly<Record<string, 'outfile' | 'node' | 'version' | 'nodeOptions'>> = {
-  '-o': 'outfile',
-  '--outfile': 'outfile',
-  '--node': 'node',
-  '--version-stamp': 'version',
-  '--node-options': 'nodeOptions',
-};
-const BOOLEAN_FLAGS: Readonly<Record<string, 'standalone' | 'minify'>> = {
-  '--standalone': 'standalone',
-  '--minify': 'minify',
-};
-
-type Parsed = { help: true } | { help: false; options: BundleOptions };
-
-/** Parses the argv after `bundle`. Throws a `SIP003_USAGE` error naming the bad flag. */
-export function parseBundleArgs(argv: readonly string[]): Parsed {
-  const values: { outfile?: string; node?: string; version?: string; nodeOptions?: string } = {};
-  const flags: { standalone?: boolean; minify?: boolean } = {};
-  const positionals: string[] = [];
-  let onlyPositionals = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (onlyPositionals || !arg.startsWith('-') || arg === '-') {
-      positionals.push(arg);
-      continue;
-    }
-    if (arg === '--') {
-      onlyPositionals = true;
-      continue;
-    }
-    if (arg === '-h' || arg === '--help') return { help: true };
-    const eq = arg.indexOf('=');
-    const name = eq === -1 ? arg : arg.slice(0, eq);
-    const valueKey = VALUE_FLAGS[name];
-    const booleanKey = BOOLEAN_FLAGS[name];
-    if (valueKey !== undefined) {
-      const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-      // `-o --minify` is a forgotten value, not a file named "--minify".
-      if (value === undefined || value === '' || (eq === -1 && value.startsWith('-'))) {
-        throw usageError(`${name} needs a value`);
-      }
-      values[valueKey] = value;
-    } else if (booleanKey !== undefined) {
-      if (eq !== -1) throw usageError(`${name} takes no value, got ${JSON.stringify(arg)}`);
-      flags[booleanKey] = true;
-    } else {
-      throw usageError(`unknown flag ${JSON.stringify(name)} (see sip003 bundle --help)`);
-    }
-  }
-  const [entry, extra] = positionals;
-  if (entry === undefined) throw usageError('missing <entry> (see sip003 bundle --help)');
-  if (extra !== undefined) {
-    throw usageError(`unexpected argument ${JSON.stringify(extra)}: one entry per bundle`);
-  }
-  if (values.outfile === undefined) throw usageError('missing -o <file>');
-  if (values.node !== undefined && flags.standalone !== true) {
-    throw usageError('--node only applies with --standalone');
-  }
-  const options: BundleOptions = { entry, outfile: values.outfile };
-  if (flags.standalone === true) options.standalone = true;
-  if (flags.minify === true) options.minify = true;
-  if (values.node !== undefined) options.node = values.node;
-  if (values.version !== undefined) options.version = values.version;
-  if (values.nodeOptions !== undefined) {
-    if (flags.standalone === true) {
-      throw usageError(
-        '--node-options only applies to plain bundles (give a standalone executable NODE_OPTIONS at run time)',
-      );
-    }
-    const list =
-      values.nodeOptions === 'none' ? [] : values.nodeOptions.split(/\s+/).filter((f) => f !== '');
-    const bad = list.find((f) => !NODE_FLAG.test(f));
-    if (bad !== undefined) {
-      throw usageError(
-        `--node-options: expected node flags such as --max-semi-space-size=1, or none, got ${JSON.stringify(bad)}`,
-      );
-    }
-    options.nodeOptions = list;
-  }
-  return { help: false, options };
 }
 
 function displayPath(file: string): string {

@@ -15,7 +15,7 @@ import {
   readAtLeast,
   type TestServer,
 } from '../testing/servers.ts';
-import { freePort } from '../testing/shadowsocks.ts';
+import { freePort } from '../testing/processes.ts';
 
 export const RUN_USAGE = `usage: sip003 run <plugin> [options]
 

@@ -28,13 +28,7 @@ export {
   freePort,
   waitForPort,
   startProcess,
-  startShadowsocks,
-  socks5Connect,
-  checkTransfers,
-} from './shadowsocks.ts';
-export type {
-  TransferReport,
-  ManagedProcess,
-  ShadowsocksOptions,
-  ShadowsocksPair,
-} from './shadowsocks.ts';
+} from './processes.ts';
+export type { ManagedProcess } from './processes.ts';
+export { startShadowsocks, socks5Connect, checkTransfers } from './shadowsocks.ts';
+export type { TransferReport, ShadowsocksOptions, ShadowsocksPair } from './shadowsocks.ts';
