@@ -1,10 +1,5 @@
-import { ErrorCode, PluginError } from '../errors.ts';
+import { usageError } from './failures.ts';
 import type { BundleOptions } from './bundle.ts';
-
-/** A `SIP003_USAGE` error (exit 64). */
-export function usageError(message: string): PluginError {
-  return new PluginError(ErrorCode.USAGE, message);
-}
 
 /**
  * The default flags of a plain bundle. A relay holds many long-lived sockets and makes short-lived

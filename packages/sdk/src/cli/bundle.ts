@@ -20,9 +20,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { build, type BuildFailure, type Message } from 'esbuild';
-import { ErrorCode, PluginError, isPluginError } from '../errors.ts';
+import { ErrorCode, isPluginError } from '../errors.ts';
 import { buildSingleExecutable } from './sea.ts';
-import { DEFAULT_NODE_OPTIONS, BUNDLE_USAGE, parseBundleArgs, usageError } from './bundle-args.ts';
+import { DEFAULT_NODE_OPTIONS, BUNDLE_USAGE, parseBundleArgs } from './bundle-args.ts';
+import { bundleError, reason, usageError } from './failures.ts';
 
 export { DEFAULT_NODE_OPTIONS, BUNDLE_USAGE, parseBundleArgs } from './bundle-args.ts';
 
@@ -75,18 +76,6 @@ const SHEBANG = '#!/usr/bin/env node\n';
 function header(nodeOptions: readonly string[]): string {
   if (nodeOptions.length === 0) return SHEBANG;
   return `#!/bin/sh\n":" //; exec node ${nodeOptions.join(' ')} "$0" "$@"\n`;
-}
-
-function bundleError(message: string, cause?: unknown): PluginError {
-  return new PluginError(
-    ErrorCode.BUNDLE_FAILED,
-    message,
-    cause === undefined ? undefined : { cause },
-  );
-}
-
-function reason(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function formatMessage(message: Message): string {

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { chmod, copyFile, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ErrorCode, PluginError } from '../errors.ts';
+import { bundleError, reason } from './failures.ts';
 
 /** The string Node looks for to know a blob was injected (`:0` before, `:1` after). */
 export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
@@ -29,18 +29,6 @@ export interface SingleExecutableOptions {
 
 type BinaryFormat = 'elf' | 'macho' | 'pe';
 
-function fail(message: string, cause?: unknown): PluginError {
-  return new PluginError(
-    ErrorCode.BUNDLE_FAILED,
-    message,
-    cause === undefined ? undefined : { cause },
-  );
-}
-
-function reason(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 function formatOf(head: Buffer): BinaryFormat | undefined {
   if (head.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return 'elf';
   if (head.subarray(0, 2).toString('latin1') === 'MZ') return 'pe';
@@ -59,16 +47,18 @@ async function checkNodeBinary(node: string): Promise<BinaryFormat> {
   try {
     bytes = await readFile(node);
   } catch (error) {
-    throw fail(`cannot read node binary ${node}: ${reason(error)}`, error);
+    throw bundleError(`cannot read node binary ${node}: ${reason(error)}`, error);
   }
   const format = formatOf(bytes);
-  if (format === undefined) throw fail(`${node} is not an ELF, PE or Mach-O executable`);
+  if (format === undefined) throw bundleError(`${node} is not an ELF, PE or Mach-O executable`);
   const at = bytes.indexOf(SEA_FUSE);
   if (at === -1) {
-    throw fail(`${node} has no ${SEA_FUSE} sentinel: it is not a node build that supports SEA`);
+    throw bundleError(
+      `${node} has no ${SEA_FUSE} sentinel: it is not a node build that supports SEA`,
+    );
   }
   if (bytes.toString('latin1', at + SEA_FUSE.length, at + SEA_FUSE.length + 2) !== ':0') {
-    throw fail(`${node} already carries an injected script (its SEA fuse is set)`);
+    throw bundleError(`${node} already carries an injected script (its SEA fuse is set)`);
   }
   return format;
 }
@@ -141,17 +131,17 @@ async function writeBlob(options: SingleExecutableOptions): Promise<string> {
   try {
     result = await run(generator, ['--experimental-sea-config', config], options.workdir);
   } catch (error) {
-    throw fail(`cannot run ${generator} to write the SEA blob: ${reason(error)}`, error);
+    throw bundleError(`cannot run ${generator} to write the SEA blob: ${reason(error)}`, error);
   }
   if (result.code !== 0) {
-    throw fail(
+    throw bundleError(
       `${generator} --experimental-sea-config failed (${exitText(result)}): ${lastLine(result.stderr, result.stdout)}`,
     );
   }
   try {
     await stat(blob);
   } catch {
-    throw fail(`${generator} --experimental-sea-config wrote no blob (is it node >= 20?)`);
+    throw bundleError(`${generator} --experimental-sea-config wrote no blob (is it node >= 20?)`);
   }
   return blob;
 }
@@ -168,14 +158,18 @@ async function inject(target: string, blob: string, format: BinaryFormat, cwd: s
   // uncaughtException/unhandledRejection handlers that rethrow, which must not leak into us.
   const result = await run(process.execPath, args, cwd);
   if (result.code !== 0) {
-    throw fail(`postject failed (${exitText(result)}): ${lastLine(result.stdout, result.stderr)}`);
+    throw bundleError(
+      `postject failed (${exitText(result)}): ${lastLine(result.stdout, result.stderr)}`,
+    );
   }
 }
 
 async function codesign(args: readonly string[], cwd: string): Promise<void> {
   const result = await run('codesign', args, cwd);
   if (result.code !== 0) {
-    throw fail(`codesign ${args.join(' ')} failed: ${lastLine(result.stderr, result.stdout)}`);
+    throw bundleError(
+      `codesign ${args.join(' ')} failed: ${lastLine(result.stderr, result.stdout)}`,
+    );
   }
 }
 
@@ -194,7 +188,7 @@ export async function buildSingleExecutable(options: SingleExecutableOptions): P
       // The source may be read-only (a Nix store path, say); postject rewrites the file in place.
       await chmod(partial, 0o755);
     } catch (error) {
-      throw fail(`cannot copy ${options.node} to ${partial}: ${reason(error)}`, error);
+      throw bundleError(`cannot copy ${options.node} to ${partial}: ${reason(error)}`, error);
     }
     const signed = format === 'macho' && process.platform === 'darwin';
     if (signed) await codesign(['--remove-signature', partial], options.workdir);
@@ -204,7 +198,7 @@ export async function buildSingleExecutable(options: SingleExecutableOptions): P
     try {
       await rename(partial, options.outfile);
     } catch (error) {
-      throw fail(`cannot write ${options.outfile}: ${reason(error)}`, error);
+      throw bundleError(`cannot write ${options.outfile}: ${reason(error)}`, error);
     }
   } finally {
     await rm(partial, { force: true });
