@@ -133,6 +133,29 @@ describe('plugin lifecycle (built noop-plugin)', () => {
     expect(stderr()).toMatch(/noop-plugin info stopping \(SIGTERM\)/);
   });
 
+  it('survives a closed stderr (EPIPE) and still stops cleanly', async () => {
+    const echo = await startEchoServer();
+    servers.push(echo);
+    const env = await freePortEnv(echo.port);
+    env['SS_PLUGIN_OPTIONS'] = 'log-level=debug';
+    const { child } = startPlugin(env);
+    const port = Number(env['SS_LOCAL_PORT']);
+    await waitListening(port);
+    // The host closes its end of our stderr (a daemonized host did exactly that).
+    child.stderr!.destroy();
+    // Every connection now logs at debug into a broken pipe.
+    for (let i = 0; i < 5; i++) {
+      const s = await connectTo(port);
+      const got = collect(s);
+      s.end(`ping ${i}`);
+      expect((await got).toString()).toBe(`ping ${i}`);
+    }
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const [code] = (await exited) as [number];
+    expect(code).toBe(0);
+  });
+
   it('exits at once with 143 on a second SIGTERM', async () => {
     const echo = await startEchoServer();
     servers.push(echo);

@@ -451,3 +451,44 @@ describe('asynchronous codecs', () => {
     expect(flushed).toBeGreaterThan(0);
   }, 120_000);
 });
+
+describe('dual-stack listening', () => {
+  const start = async (hosts: string, echoPort: number): Promise<PluginHandle> =>
+    later(
+      await runPlugin(plain, {
+        env: {
+          SS_REMOTE_HOST: hosts,
+          SS_REMOTE_PORT: '1',
+          SS_LOCAL_HOST: '127.0.0.1',
+          SS_LOCAL_PORT: String(echoPort),
+          SS_PLUGIN_OPTIONS: 'server',
+        },
+        listenPort: 0,
+        logSink: () => undefined,
+      }),
+    );
+  const roundTrip = async (port: number, host: string): Promise<string> => {
+    const s = await connectTo(port, host);
+    const got = collect(s);
+    s.end(host);
+    return (await got).toString();
+  };
+
+  it('"::" alone accepts IPv4 and IPv6 clients on one socket', async () => {
+    const echo = later(await startEchoServer());
+    const handle = await start('::', echo.port);
+    expect(handle.addresses).toHaveLength(1);
+    const port = handle.addresses[0]!.port;
+    expect(await roundTrip(port, '127.0.0.1')).toBe('127.0.0.1');
+    expect(await roundTrip(port, '::1')).toBe('::1');
+  });
+
+  it('"0.0.0.0|::" binds each family on its own socket instead of failing with EADDRINUSE', async () => {
+    const echo = later(await startEchoServer());
+    const handle = await start('0.0.0.0|::', echo.port);
+    expect(handle.addresses.map((a) => a.host)).toEqual(['0.0.0.0', '::']);
+    const port = handle.addresses[0]!.port;
+    expect(await roundTrip(port, '127.0.0.1')).toBe('127.0.0.1');
+    expect(await roundTrip(port, '::1')).toBe('::1');
+  });
+});
