@@ -260,7 +260,9 @@ export async function runCommand(
     const received = readAtLeast(socket, bytes, 120_000);
     await writeChunked(socket, data, [65536], false);
     const got = await received;
+    // Close the way a client should, so the plugins have nothing left to drain when they stop.
     socket.end();
+    await Promise.race([once(socket, 'close'), new Promise((r) => setTimeout(r, 5000))]);
     const ms = performance.now() - t0;
     const ok = got.equals(data);
     const mbps = ((bytes * 2) / 1e6 / (ms / 1000)).toFixed(1);
