@@ -8,6 +8,7 @@ import type {
   Session,
   SessionContext,
 } from '@sip003/sdk';
+import type { Detector, Verdict } from '../src/constants.ts';
 import { createObfsSession, type ObfsSessionOptions } from '../src/session.ts';
 
 /** A SessionContext without sockets that records what the session asks of the SDK. */
@@ -189,3 +190,15 @@ export function randomChunks(data: Buffer, random: () => number, max = 4096): Bu
 
 export const hex = (text: string): Buffer => Buffer.from(text, 'hex');
 export const ascii = (text: string): Buffer => Buffer.from(text, 'latin1');
+
+/** Feeds growing prefixes of `pieces` to a detector until it gives a verdict (as the server does). */
+export function inspectPieces(detector: Detector, pieces: readonly Buffer[]): Verdict {
+  let head = Buffer.alloc(0);
+  let verdict: Verdict = { kind: 'wait' };
+  for (const piece of pieces) {
+    head = Buffer.concat([head, piece]);
+    verdict = detector.inspect(head);
+    if (verdict.kind !== 'wait') break;
+  }
+  return verdict;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Verdict } from '../src/constants.ts';
 import { HttpRequestDetector } from '../src/http/server.ts';
-import { ascii, byteByByte, randomChunks, seededRandom } from './helpers.ts';
+import { ascii, byteByByte, inspectPieces, randomChunks, seededRandom } from './helpers.ts';
 
 const LINES = {
   first: 'GET / HTTP/1.1',
@@ -24,15 +24,7 @@ function request(over: Overrides = {}, body = 'PAYLOAD', eol = '\r\n'): Buffer {
 /** Feeds the pieces as a growing head, the way session.ts does, and returns the last verdict. */
 /** `host` null: the server has no obfs-host. */
 function judge(pieces: Buffer[], host: string | null = 'www.example.com'): Verdict {
-  const detector = new HttpRequestDetector(host ?? undefined);
-  let head = Buffer.alloc(0);
-  let verdict: Verdict = { kind: 'wait' };
-  for (const piece of pieces) {
-    head = Buffer.concat([head, piece]);
-    verdict = detector.inspect(head);
-    if (verdict.kind !== 'wait') break;
-  }
-  return verdict;
+  return inspectPieces(new HttpRequestDetector(host ?? undefined), pieces);
 }
 
 const accepted = (data: Buffer): Verdict => {

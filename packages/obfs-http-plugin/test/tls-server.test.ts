@@ -3,7 +3,7 @@ import type { Verdict } from '../src/constants.ts';
 import { buildClientHello } from '../src/tls/client.ts';
 import { recordHeader } from '../src/tls/records.ts';
 import { ClientHelloDetector, buildServerFlight } from '../src/tls/server.ts';
-import { ascii, byteByByte, hex, randomChunks, seededRandom } from './helpers.ts';
+import { ascii, byteByByte, hex, inspectPieces, randomChunks, seededRandom } from './helpers.ts';
 
 const HOST = ascii('www.example.com');
 
@@ -48,14 +48,7 @@ describe('buildServerFlight (§3.2)', () => {
 
 function judge(pieces: Buffer[]): { verdict: Verdict; detector: ClientHelloDetector } {
   const detector = new ClientHelloDetector();
-  let head = Buffer.alloc(0);
-  let verdict: Verdict = { kind: 'wait' };
-  for (const piece of pieces) {
-    head = Buffer.concat([head, piece]);
-    verdict = detector.inspect(head);
-    if (verdict.kind !== 'wait') break;
-  }
-  return { verdict, detector };
+  return { verdict: inspectPieces(detector, pieces), detector };
 }
 
 const mutate = (data: Buffer, at: number, value: number): Buffer => {
