@@ -1,6 +1,6 @@
 import { runPlugin, resolveConfig, type Plugin, type PluginHandle } from './plugin.ts';
 import type { OptionShape } from './schema.ts';
-import { describeOptions } from './schema.ts';
+import { describeOptions, HOST_ADDED_OPTIONS } from './schema.ts';
 import { ErrorCode, isPluginError } from './errors.ts';
 import { ExitCode, handleSignals, watchParent, type StopReason } from './lifecycle.ts';
 import { createLogger, parseLogLevel, stderrSink } from './log.ts';
@@ -25,6 +25,10 @@ export function helpText(plugin: Plugin): string {
     '',
     'Options (SS_PLUGIN_OPTIONS="key=value;flag;..."; escape ; = \\ with \\):',
     ...describeOptions(plugin.options ?? {}),
+    ...Object.entries(plugin.aliases ?? {}).map(
+      ([alias, key]) => `  ${alias}: another name of ${key}`,
+    ),
+    `  accepted and ignored, with a warning: ${Object.keys({ ...HOST_ADDED_OPTIONS, ...plugin.tolerated }).join(', ')}`,
     '',
     'Environment: SIP003_LOG_LEVEL=error|warn|info|debug (the log-level option wins).',
     'Arguments: --help, --version, --check (validate the configuration and exit).',
