@@ -59,24 +59,64 @@ process.stderr.on('error', () => {
   stderrBroken = true;
 });
 
+/**
+ * A logger and its children. A child is made per connection, so it costs one small object: its
+ * fields are formatted the first time a line is actually printed, never for a level that is off.
+ */
+class LineLogger implements Logger {
+  readonly #name: string;
+  readonly #max: number;
+  readonly #sink: LogSink;
+  readonly #parent: LineLogger | undefined;
+  readonly #fields: LogFields | undefined;
+  #prefix: string | undefined;
+
+  constructor(name: string, max: number, sink: LogSink, parent?: LineLogger, fields?: LogFields) {
+    this.#name = name;
+    this.#max = max;
+    this.#sink = sink;
+    this.#parent = parent;
+    this.#fields = fields;
+  }
+
+  get debugEnabled(): boolean {
+    return this.#max >= RANK.debug;
+  }
+
+  #suffix(): string {
+    if (this.#prefix === undefined) {
+      const inherited = this.#parent === undefined ? '' : this.#parent.#suffix();
+      this.#prefix = inherited + (this.#fields === undefined ? '' : formatFields(this.#fields));
+    }
+    return this.#prefix;
+  }
+
+  #emit(level: LogLevel, message: string, fields: LogFields | undefined): void {
+    if (RANK[level] > this.#max) return;
+    const extra = fields === undefined ? '' : formatFields(fields);
+    this.#sink(`${this.#name} ${level} ${message}${this.#suffix()}${extra}`);
+  }
+
+  error(message: string, fields?: LogFields): void {
+    this.#emit('error', message, fields);
+  }
+  warn(message: string, fields?: LogFields): void {
+    this.#emit('warn', message, fields);
+  }
+  info(message: string, fields?: LogFields): void {
+    this.#emit('info', message, fields);
+  }
+  debug(message: string, fields?: LogFields): void {
+    this.#emit('debug', message, fields);
+  }
+  child(fields: LogFields): Logger {
+    return new LineLogger(this.#name, this.#max, this.#sink, this, fields);
+  }
+}
+
 /** Creates a logger. Hot-path tracing can also go through NODE_DEBUG=sip003 (util.debuglog). */
 export function createLogger({ name, level = 'info', sink = stderrSink }: LoggerOptions): Logger {
-  const max = RANK[level];
-  const make = (prefix: string): Logger => {
-    const emit = (lvl: LogLevel, message: string, fields?: LogFields): void => {
-      if (RANK[lvl] > max) return;
-      sink(`${name} ${lvl} ${message}${prefix}${fields === undefined ? '' : formatFields(fields)}`);
-    };
-    return {
-      error: (m, f) => emit('error', m, f),
-      warn: (m, f) => emit('warn', m, f),
-      info: (m, f) => emit('info', m, f),
-      debug: (m, f) => emit('debug', m, f),
-      debugEnabled: max >= RANK.debug,
-      child: (fields) => make(prefix + formatFields(fields)),
-    };
-  };
-  return make('');
+  return new LineLogger(name, RANK[level], sink);
 }
 
 /** A logger that drops everything. */
