@@ -88,16 +88,20 @@ function isBuildFailure(error: unknown): error is BuildFailure {
   return error instanceof Error && Array.isArray((error as Partial<BuildFailure>).errors);
 }
 
+/** A file's text, or undefined when it cannot be read (most often: it does not exist). */
+async function readIfPresent(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /** `version` of the nearest package.json above `from` that has one. */
 async function findVersion(from: string): Promise<string | undefined> {
   for (let dir = from; ; dir = path.dirname(dir)) {
     const file = path.join(dir, 'package.json');
-    let text: string | undefined;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch {
-      text = undefined;
-    }
+    const text = await readIfPresent(file);
     if (text !== undefined) {
       let version: unknown;
       try {
@@ -119,12 +123,7 @@ async function packageScope(file: string): Promise<{ file: string; type: unknown
   for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
     if (path.basename(dir) === 'node_modules') return undefined;
     const candidate = path.join(dir, 'package.json');
-    let text: string | undefined;
-    try {
-      text = await readFile(candidate, 'utf8');
-    } catch {
-      text = undefined;
-    }
+    const text = await readIfPresent(candidate);
     if (text !== undefined) {
       try {
         return { file: candidate, type: (JSON.parse(text) as { type?: unknown }).type };
