@@ -231,7 +231,9 @@ export async function runPlugin<S extends OptionShape>(
         ctx.log.error(`session failed to start: ${(error as Error).message}`);
         stats.active--;
         stats.failed++;
-        socket.destroy();
+        // listen() requires an 'error' listener on every socket it hands over.
+        socket.on('error', () => undefined);
+        socket.resetAndDestroy();
         return;
       }
     }
