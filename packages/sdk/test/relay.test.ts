@@ -492,3 +492,31 @@ describe('dual-stack listening', () => {
     expect(await roundTrip(port, '::1')).toBe('::1');
   });
 });
+
+describe('a session factory that throws', () => {
+  it('resets that connection, logs one line and keeps serving', async () => {
+    const echo = later(await startEchoServer());
+    const { lines, sink } = logCollector();
+    let calls = 0;
+    const flaky = definePlugin({
+      name: 'flaky',
+      session: () => {
+        if (calls++ === 0) throw new Error('no state for you');
+        return {};
+      },
+    });
+    const pair = later(
+      await startPluginPair(flaky, { target: { port: echo.port }, logSink: sink }),
+    );
+    const first = connect({ port: pair.port, host: '127.0.0.1' });
+    expect(await once(first, 'error').catch((e: unknown) => e)).toMatchObject([
+      { code: 'ECONNRESET' },
+    ]);
+    expect(lines).toContain('flaky error session failed to start: no state for you conn=1');
+    expect(pair.client.stats.failed).toBe(1);
+    const second = await pair.connect();
+    const got = collect(second);
+    second.end('still serving');
+    expect((await got).toString()).toBe('still serving');
+  });
+});
