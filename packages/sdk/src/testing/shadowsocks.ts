@@ -168,47 +168,73 @@ export async function socks5Connect(
   timeoutMs = 10_000,
 ): Promise<Socket> {
   const socket = await connectTo(proxyPort);
+  // A reset during the handshake (the host or its plugin dying, as when a test checks that a
+  // chain cannot start) must reject this call, never surface as an uncaught 'error'.
+  let failure: Error | undefined;
+  let fail: ((e: Error) => void) | undefined;
+  const onError = (e: Error): void => {
+    failure = e;
+    fail?.(e);
+  };
+  socket.on('error', onError);
   const read = (n: number): Promise<Buffer> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(new Error(`SOCKS5: no answer from 127.0.0.1:${proxyPort} within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      if (failure !== undefined) {
+        reject(failure);
+        return;
+      }
+      const finish = (): void => {
+        clearTimeout(timer);
+        fail = undefined;
+        socket.off('readable', tryRead);
+        socket.off('end', onEnd);
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`SOCKS5: no answer from 127.0.0.1:${proxyPort} within ${timeoutMs} ms`));
+      }, timeoutMs);
       const tryRead = (): void => {
         const data = socket.read(n) as Buffer | null;
         if (data !== null) {
-          clearTimeout(timer);
-          socket.off('readable', tryRead);
-          socket.off('end', onEnd);
+          finish();
           resolve(data);
         }
       };
       const onEnd = (): void => {
-        clearTimeout(timer);
+        finish();
         reject(new Error('SOCKS5: proxy closed the connection'));
+      };
+      fail = (e) => {
+        finish();
+        reject(e);
       };
       socket.on('readable', tryRead);
       socket.once('end', onEnd);
       tryRead();
     });
-  socket.write(Buffer.from([5, 1, 0]));
-  const hello = await read(2);
-  if (hello[0] !== 5 || hello[1] !== 0)
-    throw new Error(`SOCKS5: bad greeting reply ${hello.toString('hex')}`);
-  const family = isIP(host);
-  let address: Buffer;
-  if (family === 4) address = Buffer.from([1, ...host.split('.').map(Number)]);
-  else if (family === 6)
-    throw new Error('SOCKS5 helper: IPv6 targets are not needed by these tests');
-  else address = Buffer.concat([Buffer.from([3, Buffer.byteLength(host)]), Buffer.from(host)]);
-  const portBytes = Buffer.alloc(2);
-  portBytes.writeUInt16BE(port);
-  socket.write(Buffer.concat([Buffer.from([5, 1, 0]), address, portBytes]));
-  const reply = await read(10);
-  if (reply[1] !== 0) throw new Error(`SOCKS5: CONNECT refused with code ${reply[1]}`);
+  try {
+    socket.write(Buffer.from([5, 1, 0]));
+    const hello = await read(2);
+    if (hello[0] !== 5 || hello[1] !== 0)
+      throw new Error(`SOCKS5: bad greeting reply ${hello.toString('hex')}`);
+    const family = isIP(host);
+    let address: Buffer;
+    if (family === 4) address = Buffer.from([1, ...host.split('.').map(Number)]);
+    else if (family === 6)
+      throw new Error('SOCKS5 helper: IPv6 targets are not needed by these tests');
+    else address = Buffer.concat([Buffer.from([3, Buffer.byteLength(host)]), Buffer.from(host)]);
+    const portBytes = Buffer.alloc(2);
+    portBytes.writeUInt16BE(port);
+    socket.write(Buffer.concat([Buffer.from([5, 1, 0]), address, portBytes]));
+    const reply = await read(10);
+    if (reply[1] !== 0) throw new Error(`SOCKS5: CONNECT refused with code ${reply[1]}`);
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
   // Hand the socket back in flowing-capable state with no listeners of ours left.
   socket.removeAllListeners('readable');
+  socket.off('error', onError);
   return socket;
 }
 
