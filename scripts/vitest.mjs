@@ -25,6 +25,9 @@ try {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
   summary = `${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`;
+  // Unhandled errors fail the run without failing a test: say so on the same line.
+  if (run.status !== 0 && r.numFailedTests === 0)
+    summary += ', but the run failed (unhandled errors or a crashed worker: see above)';
 } catch {
   // no report: vitest crashed before writing it; the exit code below says so
 }
