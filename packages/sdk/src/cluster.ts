@@ -31,6 +31,8 @@ export async function runPrimary({
   const live = new Set<Worker>();
   let stopping = false;
   const restarts: number[] = [];
+  let finish!: (code: ExitCode) => void;
+  const done = new Promise<ExitCode>((resolve) => (finish = resolve));
 
   const fork = (): Worker => {
     const worker = cluster.fork({ SIP003_WORKER: '1' });
@@ -38,6 +40,32 @@ export async function runPrimary({
     worker.once('exit', () => live.delete(worker));
     return worker;
   };
+
+  // The stop path is in place before any worker starts: a host may signal us (or die) while the
+  // workers are still coming up, and that must end in a clean stop, not a kill by default action.
+  const stop = (reason: StopReason, code: ExitCode = ExitCode.OK): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`stopping ${live.size} workers (${reason})`);
+    unwatch();
+    removeSignals();
+    const drain = reason === 'stdin-closed' || reason === 'parent-exited' ? 0 : drainMs;
+    for (const w of live) w.process.kill('SIGTERM');
+    // Workers drain on their own; whatever is still alive after the drain and a grace is killed.
+    setTimeout(() => {
+      for (const w of live) w.process.kill('SIGKILL');
+    }, drain + 2000).unref();
+    if (live.size === 0) finish(code);
+    else cluster.on('exit', () => live.size === 0 && finish(code));
+  };
+  const removeSignals = handleSignals({
+    onStop: (reason) => stop(reason),
+    onForce: (code) => {
+      for (const w of live) w.process.kill('SIGKILL');
+      finish(code);
+    },
+  });
+  const unwatch = watchParent({ onGone: (reason) => stop(reason) });
 
   // Start: every worker must listen; the first one that exits instead decides the exit code
   // (it has printed its own one-line reason, e.g. EADDRINUSE → 3).
@@ -47,56 +75,33 @@ export async function runPrimary({
     ...started.map((w) =>
       once(w, 'exit').then(([code]) => (code as number | null) ?? ExitCode.RUNTIME),
     ),
+    done.then(() => undefined),
   ]);
+  if (stopping) return done;
   if (outcome !== undefined) {
+    unwatch();
+    removeSignals();
     for (const w of live) w.process.kill('SIGKILL');
     return outcome === 0 ? ExitCode.RUNTIME : (outcome as ExitCode);
   }
   log.info(`${workers} workers listening`, { pids: [...live].map((w) => w.process.pid).join(',') });
 
-  return new Promise<ExitCode>((resolve) => {
-    cluster.on('exit', (worker, code, signal) => {
-      if (stopping) {
-        if (live.size === 0) resolve(ExitCode.OK);
-        return;
-      }
-      const now = Date.now();
-      restarts.push(now);
-      while (restarts.length > 0 && now - (restarts[0] ?? now) > 60_000) restarts.shift();
-      if (restarts.length > MAX_RESTARTS_PER_MINUTE) {
-        log.error(
-          `worker ${worker.process.pid ?? '?'} exited (${signal ?? code}); too many restarts, giving up`,
-        );
-        stop('parent-exited', ExitCode.RUNTIME);
-        return;
-      }
-      log.warn(`worker ${worker.process.pid ?? '?'} exited (${signal ?? code}); starting another`);
-      fork();
-    });
-    let exitCode: ExitCode = ExitCode.OK;
-    const stop = (reason: StopReason, code: ExitCode = ExitCode.OK): void => {
-      if (stopping) return;
-      stopping = true;
-      exitCode = code;
-      log.info(`stopping ${live.size} workers (${reason})`);
-      unwatch();
-      removeSignals();
-      const drain = reason === 'stdin-closed' || reason === 'parent-exited' ? 0 : drainMs;
-      for (const w of live) w.process.kill('SIGTERM');
-      // Workers drain on their own; whatever is still alive after the drain and a grace is killed.
-      setTimeout(() => {
-        for (const w of live) w.process.kill('SIGKILL');
-      }, drain + 2000).unref();
-      if (live.size === 0) resolve(exitCode);
-      else cluster.on('exit', () => live.size === 0 && resolve(exitCode));
-    };
-    const removeSignals = handleSignals({
-      onStop: (reason) => stop(reason),
-      onForce: (code) => {
-        for (const w of live) w.process.kill('SIGKILL');
-        resolve(code);
-      },
-    });
-    const unwatch = watchParent({ onGone: (reason) => stop(reason) });
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return; // stop() resolves once the last one is gone
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts.length > 0 && now - (restarts[0] ?? now) > 60_000) restarts.shift();
+    if (restarts.length > MAX_RESTARTS_PER_MINUTE) {
+      log.error(
+        `worker ${worker.process.pid ?? '?'} exited (${signal ?? code}); too many restarts, giving up`,
+      );
+      stop('parent-exited', ExitCode.RUNTIME);
+      return;
+    }
+    const next = fork();
+    log.warn(
+      `worker ${worker.process.pid ?? '?'} exited (${signal ?? code}); started worker ${next.process.pid ?? '?'} in its place`,
+    );
   });
+  return done;
 }

@@ -134,19 +134,22 @@ export async function runMain<S extends OptionShape>(
     }
   }
 
-  let handle: PluginHandle;
-  try {
-    handle = await runPlugin(plugin, { env: process.env, warnings: argWarnings });
-  } catch (error) {
-    failStart(error);
-  }
-
+  // Signal handlers and the parent watch go in before the listeners open: a host may send
+  // SIGTERM as soon as the port accepts, and without a handler that would kill us with no exit
+  // code. A stop asked for during startup runs once the plugin is up.
+  let handle: PluginHandle | undefined;
+  let pending: StopReason | undefined;
   const stop = (reason: StopReason): void => {
+    const running = handle;
+    if (running === undefined) {
+      pending ??= reason;
+      return;
+    }
     // A host that is gone cannot wait for a drain: close at once (it must be gone within 1 s).
     const drain = reason === 'stdin-closed' || reason === 'parent-exited' ? 0 : undefined;
-    handle.log.info(`stopping (${reason})`);
+    running.log.info(`stopping (${reason})`);
     unwatch();
-    handle.close(drain).then(() => {
+    running.close(drain).then(() => {
       removeSignals();
       process.exit(ExitCode.OK);
     }, fatal('error while stopping'));
@@ -156,4 +159,10 @@ export async function runMain<S extends OptionShape>(
     onForce: (code) => process.exit(code),
   });
   const unwatch = watchParent({ onGone: stop });
+  try {
+    handle = await runPlugin(plugin, { env: process.env, warnings: argWarnings });
+  } catch (error) {
+    failStart(error);
+  }
+  if (pending !== undefined) stop(pending);
 }

@@ -156,6 +156,35 @@ describe('plugin lifecycle (built noop-plugin)', () => {
     expect(code).toBe(0);
   });
 
+  it('stops cleanly (exit 0) on a SIGTERM sent the moment its port first accepts', async () => {
+    // A host may signal as soon as the port answers; the handlers must already be in place.
+    // Repeated because the window it guards is short: 12 starts, each bounded by 5 s.
+    const echo = await startEchoServer();
+    servers.push(echo);
+    const codes: (number | string)[] = [];
+    for (let round = 0; round < 12; round++) {
+      const env = await freePortEnv(echo.port);
+      const { child } = startPlugin(env);
+      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      const port = Number(env['SS_LOCAL_PORT']);
+      const deadline = performance.now() + 5000;
+      let accepted = false;
+      for (let i = 0; i < 5000 && !accepted && performance.now() < deadline; i++) {
+        try {
+          (await connectTo(port)).destroy();
+          accepted = true;
+        } catch {
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+      expect(accepted, `round ${round}: port ${port} never accepted`).toBe(true);
+      child.kill('SIGTERM');
+      const [code, signal] = await exited;
+      codes.push(code ?? `killed by ${signal ?? '?'}`);
+    }
+    expect(codes).toEqual(Array.from({ length: 12 }, () => 0));
+  });
+
   it('exits at once with 143 on a second SIGTERM', async () => {
     const echo = await startEchoServer();
     servers.push(echo);
@@ -177,6 +206,40 @@ describe('plugin lifecycle (built noop-plugin)', () => {
     expect(code).toBe(143);
     expect(performance.now() - t0).toBeLessThan(1000);
     socket.destroy();
+  });
+
+  it('workers=N: gives up with exit 1 after too many worker restarts in a minute', async () => {
+    const echo = await startEchoServer();
+    servers.push(echo);
+    const env = await freePortEnv(echo.port);
+    const port = Number(env['SS_LOCAL_PORT']);
+    Object.assign(env, {
+      SS_REMOTE_PORT: String(port),
+      SS_LOCAL_PORT: String(echo.port),
+      SS_PLUGIN_OPTIONS: 'server;workers=2',
+    });
+    const { child, stderr } = startPlugin(env);
+    const exited = once(child, 'exit') as Promise<[number | null]>;
+    await waitListening(port);
+    // Kill whichever worker is newest, one at a time, until the primary gives up (at most 8).
+    const killed: number[] = [];
+    for (let i = 0; i < 8 && child.exitCode === null; i++) {
+      const started = [
+        ...[...stderr().matchAll(/pids=([0-9,]+)/g)].flatMap((m) => m[1]!.split(',').map(Number)),
+        ...[...stderr().matchAll(/started worker (\d+)/g)].map((m) => Number(m[1])),
+      ];
+      const replaced = [...stderr().matchAll(/worker (\d+) exited/g)].map((m) => Number(m[1]));
+      const victim = started.find((pid) => !replaced.includes(pid) && !killed.includes(pid));
+      if (victim === undefined) break;
+      pids.push(victim);
+      killed.push(victim);
+      process.kill(victim, 'SIGKILL');
+      for (let j = 0; j < 100 && !stderr().includes(`worker ${victim} exited`); j++)
+        await new Promise((r) => setTimeout(r, 20));
+    }
+    const [code] = await exited;
+    expect(code).toBe(1);
+    expect(stderr()).toContain('too many restarts, giving up');
   });
 
   it('runs workers=N on the server side: shared socket, all serve, SIGTERM stops them all', async () => {
