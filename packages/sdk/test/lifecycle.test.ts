@@ -80,6 +80,30 @@ function startPlugin(
   return { child, stderr: () => text };
 }
 
+/**
+ * The noop plugin on the server side (listen on SS_REMOTE, dial SS_LOCAL) with `workers=N`, in
+ * front of an echo server; resolves once the primary logged that all workers listen.
+ */
+async function startWorkers(
+  workers: number,
+): Promise<{ child: ChildProcess; stderr: () => string; port: number }> {
+  const echo = await startEchoServer();
+  servers.push(echo);
+  const env = await freePortEnv(echo.port);
+  const port = Number(env['SS_LOCAL_PORT']);
+  Object.assign(env, {
+    SS_REMOTE_PORT: String(port),
+    SS_LOCAL_PORT: String(echo.port),
+    SS_PLUGIN_OPTIONS: `server;workers=${workers}`,
+  });
+  const { child, stderr } = startPlugin(env);
+  await waitListening(port);
+  for (let i = 0; i < 250 && !stderr().includes(`${workers} workers listening`); i++)
+    await new Promise((r) => setTimeout(r, 20));
+  expect(stderr()).toContain(`${workers} workers listening`);
+  return { child, stderr, port };
+}
+
 describe('plugin lifecycle (built noop-plugin)', () => {
   it('is built', () => {
     expect(existsSync(plugin), `${plugin} is missing: run pnpm build`).toBe(true);
@@ -209,18 +233,8 @@ describe('plugin lifecycle (built noop-plugin)', () => {
   });
 
   it('workers=N: gives up with exit 1 after too many worker restarts in a minute', async () => {
-    const echo = await startEchoServer();
-    servers.push(echo);
-    const env = await freePortEnv(echo.port);
-    const port = Number(env['SS_LOCAL_PORT']);
-    Object.assign(env, {
-      SS_REMOTE_PORT: String(port),
-      SS_LOCAL_PORT: String(echo.port),
-      SS_PLUGIN_OPTIONS: 'server;workers=2',
-    });
-    const { child, stderr } = startPlugin(env);
+    const { child, stderr } = await startWorkers(2);
     const exited = once(child, 'exit') as Promise<[number | null]>;
-    await waitListening(port);
     // Kill whichever worker is newest, one at a time, until the primary gives up (at most 8).
     const killed: number[] = [];
     for (let i = 0; i < 8 && child.exitCode === null; i++) {
@@ -243,20 +257,7 @@ describe('plugin lifecycle (built noop-plugin)', () => {
   });
 
   it('runs workers=N on the server side: shared socket, all serve, SIGTERM stops them all', async () => {
-    const echo = await startEchoServer();
-    servers.push(echo);
-    const env = await freePortEnv(echo.port);
-    const port = Number(env['SS_LOCAL_PORT']);
-    // Server side: listen on SS_REMOTE, dial SS_LOCAL.
-    Object.assign(env, {
-      SS_REMOTE_PORT: String(port),
-      SS_LOCAL_PORT: String(echo.port),
-      SS_PLUGIN_OPTIONS: 'server;workers=2',
-    });
-    const { child, stderr } = startPlugin(env);
-    await waitListening(port);
-    for (let i = 0; i < 100 && !stderr().includes('2 workers listening'); i++)
-      await new Promise((r) => setTimeout(r, 20));
+    const { child, stderr, port } = await startWorkers(2);
     const pidsText = /pids=([0-9,]+)/.exec(stderr())?.[1] ?? '';
     const workers = pidsText.split(',').map(Number);
     expect(workers).toHaveLength(2);
