@@ -37,11 +37,35 @@ export interface ShadowsocksPair {
   close(): Promise<void>;
 }
 
+/** Starts of a pair tried when a plugin cannot listen on the port its host picked for it. */
+const START_ATTEMPTS = 3;
+
 /**
  * Starts real `ss-server` and `ss-local` on loopback with `--plugin`, exactly as an admin would,
- * and waits until both listen. The server's public port is where its plugin listens.
+ * and waits until the whole chain echoes. The server's public port is where its plugin listens.
+ *
+ * ss-libev picks the port between host and plugin itself (bind to port 0, close, pass the number
+ * on), so another socket on a busy machine can take it before the plugin listens: the plugin then
+ * exits with EADDRINUSE and the host with it. That race is the host's; such a start is retried
+ * with fresh ports, up to 3 times in all. Any other failure is thrown at once.
  */
 export async function startShadowsocks(options: ShadowsocksOptions = {}): Promise<ShadowsocksPair> {
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
+    try {
+      return await startShadowsocksOnce(options);
+    } catch (error) {
+      if (!(error as Error).message.includes('EADDRINUSE')) throw error;
+      lastError = error;
+    }
+  }
+  throw new Error(
+    `shadowsocks did not start in ${START_ATTEMPTS} attempts, each time a plugin port was taken: ${(lastError as Error).message}`,
+    { cause: lastError },
+  );
+}
+
+async function startShadowsocksOnce(options: ShadowsocksOptions): Promise<ShadowsocksPair> {
   const method = options.method ?? 'chacha20-ietf-poly1305';
   const password = options.password ?? 'sip003-interop';
   const env = options.env ?? process.env;
