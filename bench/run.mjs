@@ -219,6 +219,26 @@ function checkBinaries(stacks) {
 
 const LOCAL = '127.0.0.1';
 
+/**
+ * ss-libev picks the port between host and plugin itself (bind to port 0, close, pass it on), and
+ * under the bench's connection churn another socket can take it first: the plugin exits with
+ * EADDRINUSE and the host with it (seen in round 3 of a full run). That race is the host's, not
+ * the stack's, so such a start is retried with fresh ports, 3 starts in all; nothing else is.
+ */
+async function startStackRetrying(stack, targetPort, bins) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStack(stack, targetPort, bins);
+    } catch (e) {
+      if (stack.kind !== 'ss-libev' || attempt >= 3 || !String(e.message).includes('EADDRINUSE'))
+        throw e;
+      console.log(
+        `${stack.name}: the plugin port ss-libev picked was taken (EADDRINUSE); starting again (${attempt + 1}/3)`,
+      );
+    }
+  }
+}
+
 async function startStack(stack, targetPort, bins) {
   const procs = [];
   const measured = [];
@@ -595,7 +615,7 @@ async function main() {
       for (let i = 0; i < order.length; i++)
         targetPorts.push((await lg.call('listen', {}, 10000)).port);
       const started = await Promise.allSettled(
-        order.map((s, i) => startStack(s, targetPorts[i], resolved)),
+        order.map((s, i) => startStackRetrying(s, targetPorts[i], resolved)),
       );
       for (const r of started) {
         if (r.status === 'fulfilled') {
