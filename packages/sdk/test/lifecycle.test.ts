@@ -98,9 +98,11 @@ async function startWorkers(
   });
   const { child, stderr } = startPlugin(env);
   await waitListening(port);
-  for (let i = 0; i < 250 && !stderr().includes(`${workers} workers listening`); i++)
+  // The whole line, pids included: a chunk may end in the middle of it.
+  const ready = new RegExp(`${workers} workers listening pids=[0-9,]+\\n`);
+  for (let i = 0; i < 250 && !ready.test(stderr()); i++)
     await new Promise((r) => setTimeout(r, 20));
-  expect(stderr()).toContain(`${workers} workers listening`);
+  expect(stderr()).toMatch(ready);
   return { child, stderr, port };
 }
 
@@ -235,12 +237,13 @@ describe('plugin lifecycle (built noop-plugin)', () => {
   it('workers=N: gives up with exit 1 after too many worker restarts in a minute', async () => {
     const { child, stderr } = await startWorkers(2);
     const exited = once(child, 'exit') as Promise<[number | null]>;
-    // Kill whichever worker is newest, one at a time, until the primary gives up (at most 8).
+    // Kill a live worker, one at a time, until the primary gives up (at most 8). Pids are read
+    // from complete lines only, so a line still arriving cannot yield a cut-off pid.
     const killed: number[] = [];
-    for (let i = 0; i < 8 && child.exitCode === null; i++) {
+    for (let i = 0; i < 8 && !stderr().includes('too many restarts'); i++) {
       const started = [
-        ...[...stderr().matchAll(/pids=([0-9,]+)/g)].flatMap((m) => m[1]!.split(',').map(Number)),
-        ...[...stderr().matchAll(/started worker (\d+)/g)].map((m) => Number(m[1])),
+        ...[...stderr().matchAll(/pids=([0-9,]+)\n/g)].flatMap((m) => m[1]!.split(',').map(Number)),
+        ...[...stderr().matchAll(/started worker (\d+) in its place/g)].map((m) => Number(m[1])),
       ];
       const replaced = [...stderr().matchAll(/worker (\d+) exited/g)].map((m) => Number(m[1]));
       const victim = started.find((pid) => !replaced.includes(pid) && !killed.includes(pid));
@@ -248,7 +251,7 @@ describe('plugin lifecycle (built noop-plugin)', () => {
       pids.push(victim);
       killed.push(victim);
       process.kill(victim, 'SIGKILL');
-      for (let j = 0; j < 100 && !stderr().includes(`worker ${victim} exited`); j++)
+      for (let j = 0; j < 250 && !stderr().includes(`worker ${victim} exited`); j++)
         await new Promise((r) => setTimeout(r, 20));
     }
     const [code] = await exited;
