@@ -1,4 +1,6 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { describe, it, expect, afterEach } from 'vitest';
@@ -89,6 +91,30 @@ describe.skipIf(missing.length > 0)(
         /did not start in 3 attempts, each time a plugin port was taken: ss-local did not start: .*EADDRINUSE/s,
       );
       expect(await flaky.starts()).toBe(3);
+    }, 30_000);
+
+    it('carries a tunnel to an IPv6 target (socks5Connect to ::1)', async () => {
+      const v6 = createServer((s) => {
+        s.on('error', () => undefined);
+        s.pipe(s);
+      });
+      v6.listen(0, '::1');
+      await once(v6, 'listening');
+      const ss = await startShadowsocks({
+        clientPlugin: plugin,
+        serverPlugin: plugin,
+        serverPluginOptions: 'server',
+      });
+      try {
+        const { port } = v6.address() as AddressInfo;
+        const tunnel = await socks5Connect(ss.socksPort, '::1', port, 5000);
+        tunnel.write('over IPv6');
+        expect((await readAtLeast(tunnel, 9, 5000)).toString()).toBe('over IPv6');
+        tunnel.destroy();
+      } finally {
+        await ss.close();
+        await new Promise<void>((r) => v6.close(() => r()));
+      }
     }, 30_000);
 
     it('does not retry any other failure', async () => {

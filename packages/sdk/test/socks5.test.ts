@@ -71,6 +71,45 @@ describe('socks5Connect (test kit)', () => {
     );
   });
 
+  it.each([
+    ['127.0.0.1', '01 7f000001'],
+    ['::1', '04 00000000000000000000000000000001'],
+    ['[2001:db8::a:1]', '04 20010db80000000000000000000a0001'],
+    ['fe80::1:2:3:4:5:6', '04 fe800000000100020003000400050006'],
+    ['::ffff:1.2.3.4', '04 00000000000000000000ffff01020304'],
+    ['1:2:3:4:5:6:7:8', '04 00010002000300040005000600070008'],
+    ['localhost', '03 09 6c6f63616c686f7374'],
+  ])(
+    'asks for %s as ATYP/ADDR %s and reads a reply of each address type exactly',
+    async (host, want) => {
+      const replies = [
+        Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 9]),
+        Buffer.concat([Buffer.from([5, 0, 0, 4]), Buffer.alloc(16), Buffer.from([0, 9])]),
+        Buffer.from([5, 0, 0, 3, 2, 0x68, 0x69, 0, 9]),
+      ];
+      for (const reply of replies) {
+        const requests: Buffer[] = [];
+        server = await fakeProxy(3, (s) => {
+          s.write(Buffer.from([5, 0]));
+          s.once('data', (request: Buffer) => {
+            requests.push(request);
+            // The reply and the first tunnelled bytes in one segment: nothing may be eaten.
+            s.write(Buffer.concat([reply, Buffer.from('early')]));
+          });
+        });
+        const { port } = server.address() as AddressInfo;
+        const tunnel = await socks5Connect(port, host, 9, 2000);
+        const [first] = (await once(tunnel, 'data')) as [Buffer];
+        expect(first.toString()).toBe('early');
+        tunnel.destroy();
+        expect(requests[0]!.subarray(0, 3).toString('hex')).toBe('050100');
+        expect(requests[0]!.subarray(3).toString('hex')).toBe(`${want.replaceAll(' ', '')}0009`);
+        await new Promise<void>((r) => server!.close(() => r()));
+        server = undefined;
+      }
+    },
+  );
+
   it('returns a usable tunnel once the proxy answers both steps', async () => {
     server = await fakeProxy(3, (s) => {
       s.write(Buffer.from([5, 0]));

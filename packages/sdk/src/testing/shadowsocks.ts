@@ -184,6 +184,44 @@ async function waitForTunnel(socksPort: number, timeoutMs = 15_000): Promise<voi
   );
 }
 
+/** SOCKS5 DST.ADDR: ATYP 1 (IPv4), 4 (IPv6, brackets allowed) or 3 (a name, up to 255 bytes). */
+function socksAddress(host: string): Buffer {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const family = isIP(bare);
+  if (family === 4) return Buffer.from([1, ...bare.split('.').map(Number)]);
+  if (family === 6) return Buffer.concat([Buffer.from([4]), ipv6Bytes(bare)]);
+  const name = Buffer.from(host);
+  if (name.length === 0 || name.length > 255)
+    throw new Error(`SOCKS5: a host name must be 1 to 255 bytes, got ${name.length}`);
+  return Buffer.concat([Buffer.from([3, name.length]), name]);
+}
+
+/** The 16 bytes of an IPv6 literal (with `::` and an embedded IPv4 tail). */
+function ipv6Bytes(address: string): Buffer {
+  const out = Buffer.alloc(16);
+  let text = address.split('%')[0]!;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4 !== null) {
+    const [a, b, c, d] = v4[1]!.split('.').map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [left, right] = text.includes('::') ? text.split('::') : [text, undefined];
+  const head = left === '' || left === undefined ? [] : left.split(':');
+  const tail = right === undefined || right === '' ? [] : right.split(':');
+  const groups =
+    right === undefined
+      ? head
+      : [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  return out;
+}
+
+function portBytes(port: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(port);
+  return b;
+}
+
 /** Opens a SOCKS5 CONNECT tunnel to `host:port` (IPv4/IPv6 literal or name) through a proxy. */
 export async function socks5Connect(
   proxyPort: number,
@@ -241,17 +279,15 @@ export async function socks5Connect(
     const hello = await read(2);
     if (hello[0] !== 5 || hello[1] !== 0)
       throw new Error(`SOCKS5: bad greeting reply ${hello.toString('hex')}`);
-    const family = isIP(host);
-    let address: Buffer;
-    if (family === 4) address = Buffer.from([1, ...host.split('.').map(Number)]);
-    else if (family === 6)
-      throw new Error('SOCKS5 helper: IPv6 targets are not needed by these tests');
-    else address = Buffer.concat([Buffer.from([3, Buffer.byteLength(host)]), Buffer.from(host)]);
-    const portBytes = Buffer.alloc(2);
-    portBytes.writeUInt16BE(port);
-    socket.write(Buffer.concat([Buffer.from([5, 1, 0]), address, portBytes]));
-    const reply = await read(10);
-    if (reply[1] !== 0) throw new Error(`SOCKS5: CONNECT refused with code ${reply[1]}`);
+    socket.write(Buffer.concat([Buffer.from([5, 1, 0]), socksAddress(host), portBytes(port)]));
+    // VER REP RSV ATYP, then BND.ADDR (by ATYP) and BND.PORT: read exactly that, no more.
+    const head = await read(4);
+    if (head[0] !== 5) throw new Error(`SOCKS5: bad CONNECT reply ${head.toString('hex')}`);
+    if (head[1] !== 0) throw new Error(`SOCKS5: CONNECT refused with code ${head[1]}`);
+    if (head[3] === 1) await read(4 + 2);
+    else if (head[3] === 4) await read(16 + 2);
+    else if (head[3] === 3) await read((await read(1))[0]! + 2);
+    else throw new Error(`SOCKS5: CONNECT reply with unknown address type ${head[3]}`);
   } catch (error) {
     socket.destroy();
     throw error;
