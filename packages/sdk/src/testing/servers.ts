@@ -126,6 +126,26 @@ export function seededBytes(length: number, seed = 1): Buffer {
   return out;
 }
 
+/** Resolves on 'drain'; rejects at once when the socket errors or closes instead (no hang). */
+function drained(socket: Socket, written: number, total: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error): void => {
+      socket.off('drain', onDrain);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onDrain = (): void => done();
+    const onError = (e: Error): void => done(e);
+    const onClose = (): void =>
+      done(new Error(`writeChunked: the socket closed after ${written} of ${total} bytes`));
+    socket.on('drain', onDrain);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+  });
+}
+
 /** Writes `data` in chunks of the given sizes (cycled), respecting backpressure, then FIN. */
 export async function writeChunked(
   socket: Socket,
@@ -140,7 +160,7 @@ export async function writeChunked(
     const chunk = data.subarray(offset, offset + Math.max(1, size));
     offset += chunk.length;
     i++;
-    if (!socket.write(chunk)) await once(socket, 'drain');
+    if (!socket.write(chunk)) await drained(socket, offset, data.length);
     // Let small writes become separate TCP segments sometimes, so peers see real splits.
     if (size < 64 && i % 16 === 0) await new Promise((r) => setImmediate(r));
   }
