@@ -1,9 +1,16 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { describe, it, expect, afterEach } from 'vitest';
-import { connectTo, seededBytes, writeChunked } from '../src/testing/index.ts';
+import {
+  collect,
+  connectTo,
+  hashStream,
+  seededBytes,
+  sha256,
+  writeChunked,
+} from '../src/testing/index.ts';
 
-describe('writeChunked (test kit)', () => {
+describe('test kit: writeChunked, collect, hashStream', () => {
   let server: Server | undefined;
   const accepted: Socket[] = [];
   afterEach(async () => {
@@ -50,5 +57,33 @@ describe('writeChunked (test kit)', () => {
     const writing = writeChunked(socket, seededBytes(64 * 1024 * 1024), [65536]);
     expect(await within(writing, 3000)).toMatch(/^rejected: .*(ECONNRESET|EPIPE|closed after)/);
     socket.destroy();
+  });
+
+  it('collect and hashStream reject at once when the socket is destroyed before its end', async () => {
+    for (const read of [collect, hashStream] as const) {
+      const socket = await stalledPeer((s) => s.write('partial'));
+      const reading = read(socket, 30_000);
+      await once(socket, 'data');
+      socket.destroy();
+      expect(await within(reading, 1000)).toMatch(
+        /^rejected: \w+: the socket closed before its end/,
+      );
+      for (const s of accepted.splice(0)) s.destroy();
+      await new Promise<void>((r) => server!.close(() => r()));
+      server = undefined;
+    }
+  });
+
+  it('collect and hashStream still resolve on a clean end', async () => {
+    const first = await stalledPeer((s) => s.end('all of it'));
+    expect((await collect(first, 5000)).toString()).toBe('all of it');
+    first.destroy();
+    await new Promise<void>((r) => server!.close(() => r()));
+    const second = await stalledPeer((s) => s.end('all of it'));
+    expect(await hashStream(second, 5000)).toEqual({
+      sha256: sha256(Buffer.from('all of it')),
+      bytes: 9,
+    });
+    second.destroy();
   });
 });

@@ -98,6 +98,11 @@ export function collect(socket: Socket, timeoutMs = 30_000): Promise<Buffer> {
       clearTimeout(timer);
       reject(e);
     });
+    // Destroyed without an end (and without an error): say so now, not at the timeout.
+    socket.once('close', () => {
+      clearTimeout(timer);
+      reject(new Error(`collect: the socket closed before its end (${chunks.length} chunks read)`));
+    });
   });
 }
 
@@ -237,6 +242,10 @@ export function hashStream(
     socket.once('error', (e) => {
       clearTimeout(timer);
       reject(e);
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      reject(new Error(`hashStream: the socket closed before its end (${bytes} bytes read)`));
     });
   });
 }
