@@ -75,9 +75,10 @@ export async function runPrimary({
     ...started.map((w) =>
       once(w, 'exit').then(([code]) => (code as number | null) ?? ExitCode.RUNTIME),
     ),
-    done.then(() => undefined),
+    done.then(() => 'stopped' as const),
   ]);
-  if (stopping) return done;
+  // Stopped (or forced out by a second signal) while starting: nothing more to set up.
+  if (stopping || outcome === 'stopped') return done;
   if (outcome !== undefined) {
     unwatch();
     removeSignals();

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -106,6 +106,49 @@ async function startWorkers(
   return { child, stderr, port };
 }
 
+/** Pids of live worker processes serving `port` (found by their environment in /proc). */
+function workersOn(port: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const vars = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      if (vars.includes('SIP003_WORKER=1') && vars.includes(`SS_REMOTE_PORT=${port}`)) {
+        if (alive(Number(entry))) found.push(Number(entry));
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
+/**
+ * Starts the plugin, connects to `port` as fast as it can (bounded by 5 s) and sends SIGTERM the
+ * moment a connection is accepted. Resolves with the exit code, or "killed by SIGNAL".
+ */
+async function sigtermAtFirstAccept(
+  env: NodeJS.ProcessEnv,
+  port: number,
+): Promise<number | string> {
+  const { child, stderr } = startPlugin(env);
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const deadline = performance.now() + 5000;
+  let accepted = false;
+  for (let i = 0; i < 100_000 && !accepted && performance.now() < deadline; i++) {
+    try {
+      (await connectTo(port)).destroy();
+      accepted = true;
+    } catch {
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  expect(accepted, `port ${port} never accepted; output:\n${stderr()}`).toBe(true);
+  child.kill('SIGTERM');
+  const [code, signal] = await exited;
+  return code ?? `killed by ${signal ?? '?'}`;
+}
+
 describe('plugin lifecycle (built noop-plugin)', () => {
   it('is built', () => {
     expect(existsSync(plugin), `${plugin} is missing: run pnpm build`).toBe(true);
@@ -190,25 +233,30 @@ describe('plugin lifecycle (built noop-plugin)', () => {
     const codes: (number | string)[] = [];
     for (let round = 0; round < 12; round++) {
       const env = await freePortEnv(echo.port);
-      const { child } = startPlugin(env);
-      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-      const port = Number(env['SS_LOCAL_PORT']);
-      const deadline = performance.now() + 5000;
-      let accepted = false;
-      for (let i = 0; i < 5000 && !accepted && performance.now() < deadline; i++) {
-        try {
-          (await connectTo(port)).destroy();
-          accepted = true;
-        } catch {
-          await new Promise((r) => setImmediate(r));
-        }
-      }
-      expect(accepted, `round ${round}: port ${port} never accepted`).toBe(true);
-      child.kill('SIGTERM');
-      const [code, signal] = await exited;
-      codes.push(code ?? `killed by ${signal ?? '?'}`);
+      codes.push(await sigtermAtFirstAccept(env, Number(env['SS_LOCAL_PORT'])));
     }
     expect(codes).toEqual(Array.from({ length: 12 }, () => 0));
+  });
+
+  it('workers=N: stops cleanly (exit 0) on a SIGTERM while the workers are still starting', async () => {
+    const echo = await startEchoServer();
+    servers.push(echo);
+    const codes: (number | string)[] = [];
+    for (let round = 0; round < 4; round++) {
+      const env = await freePortEnv(echo.port);
+      const port = Number(env['SS_LOCAL_PORT']);
+      Object.assign(env, {
+        SS_REMOTE_PORT: String(port),
+        SS_LOCAL_PORT: String(echo.port),
+        SS_PLUGIN_OPTIONS: 'server;workers=2',
+      });
+      codes.push(await sigtermAtFirstAccept(env, port));
+      // No worker outlives its primary.
+      for (let i = 0; i < 150 && workersOn(port).length > 0; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(workersOn(port)).toEqual([]);
+    }
+    expect(codes).toEqual(Array.from({ length: 4 }, () => 0));
   });
 
   it('exits at once with 143 on a second SIGTERM', async () => {
