@@ -80,6 +80,21 @@ function startPlugin(
   return { child, stderr: () => text };
 }
 
+/** Server-side env with `workers=N`: listen on a free SS_REMOTE port, dial the echo server. */
+async function workersEnv(
+  echoPort: number,
+  workers: number,
+): Promise<{ env: NodeJS.ProcessEnv; port: number }> {
+  const env = await freePortEnv(echoPort);
+  const port = Number(env['SS_LOCAL_PORT']);
+  Object.assign(env, {
+    SS_REMOTE_PORT: String(port),
+    SS_LOCAL_PORT: String(echoPort),
+    SS_PLUGIN_OPTIONS: `server;workers=${workers}`,
+  });
+  return { env, port };
+}
+
 /**
  * The noop plugin on the server side (listen on SS_REMOTE, dial SS_LOCAL) with `workers=N`, in
  * front of an echo server; resolves once the primary logged that all workers listen.
@@ -89,13 +104,7 @@ async function startWorkers(
 ): Promise<{ child: ChildProcess; stderr: () => string; port: number }> {
   const echo = await startEchoServer();
   servers.push(echo);
-  const env = await freePortEnv(echo.port);
-  const port = Number(env['SS_LOCAL_PORT']);
-  Object.assign(env, {
-    SS_REMOTE_PORT: String(port),
-    SS_LOCAL_PORT: String(echo.port),
-    SS_PLUGIN_OPTIONS: `server;workers=${workers}`,
-  });
+  const { env, port } = await workersEnv(echo.port, workers);
   const { child, stderr } = startPlugin(env);
   await waitListening(port);
   // The whole line, pids included: a chunk may end in the middle of it.
@@ -243,13 +252,7 @@ describe('plugin lifecycle (built noop-plugin)', () => {
     servers.push(echo);
     const codes: (number | string)[] = [];
     for (let round = 0; round < 4; round++) {
-      const env = await freePortEnv(echo.port);
-      const port = Number(env['SS_LOCAL_PORT']);
-      Object.assign(env, {
-        SS_REMOTE_PORT: String(port),
-        SS_LOCAL_PORT: String(echo.port),
-        SS_PLUGIN_OPTIONS: 'server;workers=2',
-      });
+      const { env, port } = await workersEnv(echo.port, 2);
       codes.push(await sigtermAtFirstAccept(env, port));
       // No worker outlives its primary.
       for (let i = 0; i < 150 && workersOn(port).length > 0; i++)
