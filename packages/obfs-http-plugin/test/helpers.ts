@@ -177,6 +177,18 @@ export function byteByByte(data: Buffer): Buffer[] {
   return Array.from({ length: data.length }, (_, i) => data.subarray(i, i + 1));
 }
 
+/**
+ * Ways to cut `data` for "any segmentation" checks: byte by byte first, then `count` random
+ * chunkings with pieces of 1..max bytes from a PRNG seeded with `seed`.
+ */
+export function segmentations(data: Buffer, seed: number, max: number, count = 100): Buffer[][] {
+  const random = seededRandom(seed);
+  return [
+    byteByByte(data),
+    ...Array.from({ length: count }, () => randomChunks(data, random, max)),
+  ];
+}
+
 /** Random split points, pieces of 1..max bytes. */
 export function randomChunks(data: Buffer, random: () => number, max = 4096): Buffer[] {
   const out: Buffer[] = [];
