@@ -80,6 +80,20 @@ function startPlugin(
   return { child, stderr: () => text };
 }
 
+/** The noop plugin on the client side in front of an echo server, with these options, listening. */
+async function startListening(
+  options: string,
+): Promise<{ child: ChildProcess; stderr: () => string; port: number }> {
+  const echo = await startEchoServer();
+  servers.push(echo);
+  const env = await freePortEnv(echo.port);
+  env['SS_PLUGIN_OPTIONS'] = options;
+  const { child, stderr } = startPlugin(env);
+  const port = Number(env['SS_LOCAL_PORT']);
+  await waitListening(port);
+  return { child, stderr, port };
+}
+
 /** Server-side env with `workers=N`: listen on a free SS_REMOTE port, dial the echo server. */
 async function workersEnv(
   echoPort: number,
@@ -189,13 +203,7 @@ describe('plugin lifecycle (built noop-plugin)', () => {
   }
 
   it('drains on SIGTERM: stops accepting, lets open connections finish, exits 0', async () => {
-    const echo = await startEchoServer();
-    servers.push(echo);
-    const env = await freePortEnv(echo.port);
-    env['SS_PLUGIN_OPTIONS'] = 'drain-timeout=2';
-    const { child, stderr } = startPlugin(env);
-    const port = Number(env['SS_LOCAL_PORT']);
-    await waitListening(port);
+    const { child, stderr, port } = await startListening('drain-timeout=2');
     const socket = await connectTo(port);
     const got = collect(socket);
     socket.write('before ');
@@ -212,13 +220,7 @@ describe('plugin lifecycle (built noop-plugin)', () => {
   });
 
   it('survives a closed stderr (EPIPE) and still stops cleanly', async () => {
-    const echo = await startEchoServer();
-    servers.push(echo);
-    const env = await freePortEnv(echo.port);
-    env['SS_PLUGIN_OPTIONS'] = 'log-level=debug';
-    const { child } = startPlugin(env);
-    const port = Number(env['SS_LOCAL_PORT']);
-    await waitListening(port);
+    const { child, port } = await startListening('log-level=debug');
     // The host closes its end of our stderr (a daemonized host did exactly that).
     child.stderr!.destroy();
     // Every connection now logs at debug into a broken pipe.
@@ -263,13 +265,7 @@ describe('plugin lifecycle (built noop-plugin)', () => {
   });
 
   it('exits at once with 143 on a second SIGTERM', async () => {
-    const echo = await startEchoServer();
-    servers.push(echo);
-    const env = await freePortEnv(echo.port);
-    env['SS_PLUGIN_OPTIONS'] = 'drain-timeout=30';
-    const { child } = startPlugin(env);
-    const port = Number(env['SS_LOCAL_PORT']);
-    await waitListening(port);
+    const { child, port } = await startListening('drain-timeout=30');
     const socket = await connectTo(port);
     socket.on('error', () => undefined);
     socket.write('hold the drain open');
