@@ -1,7 +1,7 @@
 /**
  * Wire limits of simple-obfs and the shapes shared by the HTTP and TLS halves: detector verdicts
- * and the per-mode "wire" objects session.ts drives. Section numbers refer to
- * shared/protocol/simple-obfs-wire.md.
+ * and the per-mode "wire" objects session.ts drives. Section numbers (§) in this package refer to
+ * spec/simple-obfs-wire.md.
  */
 import type { Codec, Push } from '@sip003/sdk';
 

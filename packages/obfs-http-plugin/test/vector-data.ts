@@ -1,5 +1,5 @@
 /**
- * Loads the simple-obfs 0.0.5 transcripts in shared/protocol/vectors (see its README) and
+ * Loads the simple-obfs 0.0.5 transcripts in test/vectors (see its README) and
  * derives what a replay needs: per-connection wire chunks, the options each C process ran with,
  * and simple non-incremental reference parsers used as an oracle for the end-to-end captures.
  */
@@ -10,9 +10,8 @@ import type { Endpoint } from '@sip003/sdk';
 import type { ObfsSessionOptions } from '../src/session.ts';
 import { sessionOptions } from './helpers.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const VECTORS_DIR =
-  process.env['SIP003_VECTORS_DIR'] ?? path.resolve(repoRoot, '../shared/protocol/vectors');
+/** The captured corpus, kept in the repository (test/vectors/README.md says where it came from). */
+export const VECTORS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'vectors');
 export const VECTORS_PRESENT = existsSync(path.join(VECTORS_DIR, 'index.json'));
 
 export interface Chunk {

@@ -187,7 +187,7 @@ function runServer(
 const SERVER_MATRICES = loadGroup('server-detection');
 const CLIENT_MATRICES = loadGroup('client-parsing');
 
-it('has the captured matrices (set SIP003_VECTORS_DIR to override the location)', () => {
+it('has the captured matrices', () => {
   expect(VECTORS_PRESENT, `no vectors at ${VECTORS_DIR}: the replay cannot run`).toBe(true);
   expect(SERVER_MATRICES.map((v) => v.name)).toEqual([
     'http-detection-matrix',

@@ -1,5 +1,5 @@
 /**
- * Replays the simple-obfs 0.0.5 transcripts (shared/protocol/vectors) through our codecs:
+ * Replays the simple-obfs 0.0.5 transcripts (test/vectors) through our codecs:
  * (a) every captured stream through our server decode (c2s) and client decode (s2c), at the
  * captured chunk boundaries, byte by byte and in random chunks; (d) our encoders against the
  * structure of what the C programs sent. The detection and client-parsing matrices are in
@@ -36,7 +36,7 @@ const NOT_CODEC = [
 ];
 
 describe('captured vectors', () => {
-  it('are present (set SIP003_VECTORS_DIR to override the location)', () => {
+  it('are present', () => {
     expect(VECTORS_PRESENT, `no vectors at ${VECTORS_DIR}: the replay cannot run`).toBe(true);
     const index = JSON.parse(readFileSync(path.join(VECTORS_DIR, 'index.json'), 'utf8')) as {
       name: string;

@@ -6,16 +6,13 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 
 /**
- * The captured simple-obfs vectors: SIP003_VECTORS_DIR, else ../shared/protocol/vectors beside
- * the repository (where CI puts shared/). Missing vectors fail the test, never skip it.
+ * The simple-obfs vectors captured from the C binaries, kept in the repository beside the
+ * plugin they test (packages/obfs-http-plugin/test/vectors). Missing vectors fail the test.
  */
 export function vectorsDir(): string {
-  const dir = process.env['SIP003_VECTORS_DIR'] ?? resolve(repoRoot, '../shared/protocol/vectors');
-  if (!existsSync(resolve(dir, 'index.json'))) {
-    throw new Error(
-      `protocol vectors not found at ${dir}: put shared/ beside the repository or set SIP003_VECTORS_DIR`,
-    );
-  }
+  const dir = resolve(repoRoot, 'packages/obfs-http-plugin/test/vectors');
+  if (!existsSync(resolve(dir, 'index.json')))
+    throw new Error(`protocol vectors not found at ${dir}`);
   return dir;
 }
 
