@@ -5,8 +5,11 @@
  */
 export { startPluginPair } from './pair.ts';
 export type { PluginPair, PluginPairOptions } from './pair.ts';
+export type { PairOptionValues } from './pair.ts';
 export { checkCodecRoundTrip } from './conformance.ts';
 export type { ConformanceOptions, ConformanceReport } from './conformance.ts';
+export { conformanceSteps } from './conformance.ts';
+export type { ConformanceStep } from './conformance.ts';
 export {
   startEchoServer,
   startReplyAfterFinServer,
