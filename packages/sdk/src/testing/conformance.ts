@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { Plugin } from '../plugin.ts';
 import type { OptionShape } from '../schema.ts';
 import type { LogSink } from '../log.ts';
+import { describeDifference } from './compare.ts';
 import { startPluginPair, type PairOptionValues, type PluginPair } from './pair.ts';
 import {
   collect,
@@ -63,13 +64,8 @@ ConformanceError.prototype.name = 'ConformanceError';
 
 /** Throws "<what>: received ... expected ...; first difference at byte N" unless equal. */
 function expectEqual(what: string, got: Buffer, want: Buffer): void {
-  if (got.length !== want.length || !got.equals(want)) {
-    let at = 0;
-    while (at < Math.min(got.length, want.length) && got[at] === want[at]) at++;
-    throw new ConformanceError(
-      `${what}: received ${got.length} bytes (sha256 ${sha256(got).slice(0, 12)}), expected ${want.length} (sha256 ${sha256(want).slice(0, 12)}); first difference at byte ${at}`,
-    );
-  }
+  const difference = describeDifference(got, want);
+  if (difference !== undefined) throw new ConformanceError(`${what}: ${difference}`);
 }
 
 /**

@@ -10,6 +10,8 @@ export { checkCodecRoundTrip } from './conformance.ts';
 export type { ConformanceOptions, ConformanceReport } from './conformance.ts';
 export { conformanceSteps } from './conformance.ts';
 export type { ConformanceStep } from './conformance.ts';
+export { checkCodecSplits, runCodec } from './splits.ts';
+export type { CodecSplitsReport } from './splits.ts';
 export {
   startEchoServer,
   startReplyAfterFinServer,
