@@ -32,6 +32,31 @@ describe('checkCodecRoundTrip', () => {
     );
   }, 120_000);
 
+  it('says a reset is a reset, not held bytes, in the exchange without FIN', async () => {
+    // The server side refuses a connection once it has seen more than 50 bytes.
+    const impatient = definePlugin({
+      name: 'impatient',
+      session: (ctx) => {
+        let seen = 0;
+        const decode: Codec = {
+          transform(chunk, push) {
+            seen += chunk.length;
+            if (ctx.mode === 'server' && seen > 50) throw new ProtocolError('too much');
+            push(chunk);
+          },
+        };
+        return { decode };
+      },
+    });
+    await expect(
+      checkCodecRoundTrip(impatient, {
+        skip: conformanceSteps.filter((name) => name !== 'request-response-without-fin'),
+      }),
+    ).rejects.toThrow(
+      /^checkCodecRoundTrip step "request-response-without-fin" \(.*\): 0 of the 100 bytes of reply 2 arrived, then the connection (failed \(read ECONNRESET\)|closed)$/,
+    );
+  });
+
   it('names the failing step and where the bytes differ', async () => {
     // The client side corrupts byte 300000 of every upload (were both sides to do it, the echo
     // would be repaired on its way back): the first step that long is the large transfer.

@@ -96,6 +96,7 @@ class Chain implements Codec {
   }
 
   wake(): void {
+    if (this.waiters.length === 0) return; // the synchronous path: nobody waits
     for (const waiter of this.waiters.splice(0)) waiter();
   }
 

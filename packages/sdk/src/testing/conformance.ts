@@ -110,17 +110,24 @@ async function echo(
   return received;
 }
 
+/** What one read of {@link replyReader} got, and why it stopped short if it did. */
+interface Reply {
+  data: Buffer;
+  /** Set once the socket ended, failed or closed: what happened. */
+  over: string | undefined;
+}
+
 /**
  * Reads replies off a socket that stays open: `next(n, ms)` resolves with the next `n` bytes, or
- * with fewer when they did not arrive within `ms` (or the socket ended or failed).
+ * with fewer when they did not arrive within `ms` or the socket ended, failed or closed first.
  */
-function replyReader(socket: Socket) {
+function replyReader(socket: Socket): (n: number, ms: number) => Promise<Reply> {
   const chunks: Buffer[] = [];
   let buffered = 0;
-  let over = false;
+  let over: string | undefined;
   let wake: (() => void) | undefined;
-  const stop = (): void => {
-    over = true;
+  const stop = (why: string): void => {
+    over ??= why;
     wake?.();
   };
   socket.on('data', (chunk: Buffer) => {
@@ -128,25 +135,25 @@ function replyReader(socket: Socket) {
     buffered += chunk.length;
     wake?.();
   });
-  socket.once('end', stop);
-  socket.once('close', stop);
-  socket.on('error', stop);
-  return async (n: number, ms: number): Promise<Buffer> => {
+  socket.once('end', () => stop('the connection ended'));
+  socket.on('error', (error) => stop(`the connection failed (${error.message})`));
+  socket.once('close', () => stop('the connection closed'));
+  return async (n, ms) => {
     const timeout = delay(ms);
     let timedOut = false;
     void timeout.done.then(() => {
       timedOut = true;
       wake?.();
     });
-    while (buffered < n && !over && !timedOut)
+    while (buffered < n && over === undefined && !timedOut)
       await new Promise<void>((resolve) => (wake = resolve));
     wake = undefined;
     timeout.cancel();
     const all = Buffer.concat(chunks.splice(0));
-    const reply = all.subarray(0, n);
+    const data = all.subarray(0, n);
     if (all.length > n) chunks.push(all.subarray(n));
-    buffered = all.length - reply.length;
-    return reply;
+    buffered = all.length - data.length;
+    return { data, over };
   };
 }
 
@@ -310,17 +317,24 @@ export async function checkCodecRoundTrip<S extends OptionShape>(
           for (const [i, size] of sizes.entries()) {
             const request = seededBytes(size, seed + 20 + i);
             socket.write(request);
-            const reply = await nextReply(size, replyTimeoutMs);
-            if (reply.length < size)
+            const { data, over } = await nextReply(size, replyTimeoutMs);
+            const got = `${data.length} of the ${size} bytes of reply ${i + 1}`;
+            if (data.length < size && over !== undefined)
+              throw new ConformanceError(`${got} arrived, then ${over}`);
+            if (data.length < size)
               throw new ConformanceError(
-                `${reply.length} of the ${size} bytes of reply ${i + 1} arrived within ${replyTimeoutMs} ms while both ends were open: the codec held bytes until end of stream (a zlib stream must flush every write: flush: zlib.constants.Z_SYNC_FLUSH)`,
+                `${got} arrived within ${replyTimeoutMs} ms while both ends were open: the codec held bytes until end of stream (a zlib stream must flush every write: flush: zlib.constants.Z_SYNC_FLUSH)`,
               );
-            expectEqual(`reply ${i + 1}`, reply, request);
+            expectEqual(`reply ${i + 1}`, data, request);
           }
           socket.end();
           const rest = await nextReply(1, replyTimeoutMs);
-          if (rest.length !== 0)
-            throw new ConformanceError(`${rest.length} bytes arrived after the last reply`);
+          if (rest.data.length !== 0)
+            throw new ConformanceError(`${rest.data.length} bytes arrived after the last reply`);
+          if (rest.over !== 'the connection ended')
+            throw new ConformanceError(
+              `after the client's FIN, expected a clean end, got ${rest.over ?? `nothing within ${replyTimeoutMs} ms`}`,
+            );
         } finally {
           socket.destroy();
         }
