@@ -447,7 +447,7 @@ describe('asynchronous codecs', () => {
       }),
     });
     const report = await checkCodecRoundTrip(plugin, { largeBytes: 4 * 1024 * 1024 });
-    expect(report.steps).toHaveLength(9);
+    expect(report.steps).toHaveLength(10);
     expect(flushed).toBeGreaterThan(0);
   }, 120_000);
 });

@@ -5,8 +5,13 @@
  */
 export { startPluginPair } from './pair.ts';
 export type { PluginPair, PluginPairOptions } from './pair.ts';
+export type { PairOptionValues } from './pair.ts';
 export { checkCodecRoundTrip } from './conformance.ts';
 export type { ConformanceOptions, ConformanceReport } from './conformance.ts';
+export { conformanceSteps } from './conformance.ts';
+export type { ConformanceStep } from './conformance.ts';
+export { checkCodecSplits, runCodec } from './splits.ts';
+export type { CodecSplitsReport } from './splits.ts';
 export {
   startEchoServer,
   startReplyAfterFinServer,

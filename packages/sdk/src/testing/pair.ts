@@ -1,17 +1,27 @@
 import type { Socket } from 'node:net';
 import { runPlugin, type Plugin, type PluginHandle, type PluginOptions } from '../plugin.ts';
-import type { OptionShape } from '../schema.ts';
+import type { CommonOptions, OptionShape } from '../schema.ts';
 import { formatOptions } from '../options.ts';
 import type { LogSink } from '../log.ts';
 import { connectTo } from './servers.ts';
 
-export interface PluginPairOptions {
+/**
+ * Option values a test passes to `plugin`, keyed by the plugin's option names and the SDK's common
+ * ones, so a misspelled key (`pad-mim`) does not compile. Values are written as the option string
+ * would carry them.
+ */
+// eslint-disable-next-line @typescript-eslint/consistent-indexed-object-style -- as a Record, `{}` is not assignable while S is generic
+export type PairOptionValues<S extends OptionShape> = {
+  readonly [K in keyof S | keyof CommonOptions]?: string | number | boolean;
+};
+
+export interface PluginPairOptions<S extends OptionShape = OptionShape> {
   /** Where the server plugin forwards (an echo server, say). */
   target: { host?: string; port: number };
   /** Options for both sides (`{ obfs: 'tls' }`); `server` is added for the server side. */
-  options?: Record<string, string | number | boolean>;
-  clientOptions?: Record<string, string | number | boolean>;
-  serverOptions?: Record<string, string | number | boolean>;
+  options?: PairOptionValues<S>;
+  clientOptions?: PairOptionValues<S>;
+  serverOptions?: PairOptionValues<S>;
   /** Log lines of both plugins (default: dropped). Lines start with the plugin name. */
   logSink?: LogSink;
   host?: string;
@@ -41,7 +51,7 @@ export async function startPluginPair<S extends OptionShape>(
     serverOptions = {},
     logSink = () => undefined,
     host = '127.0.0.1',
-  }: PluginPairOptions,
+  }: PluginPairOptions<S>,
 ): Promise<PluginPair<PluginOptions<S>>> {
   const server = await runPlugin(plugin, {
     env: {
