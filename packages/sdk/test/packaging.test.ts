@@ -225,6 +225,35 @@ describe('the packages, installed with npm outside the workspace', () => {
     }, 300_000);
   });
 
+  describe('an author starting from `sip003 init`', () => {
+    let project: string;
+
+    beforeAll(() => {
+      // The SDK's own bin from the tarball, as `npx @sip003/sdk init` would run it.
+      const cli = join(tmp, 'cli');
+      mkdirSync(cli);
+      run('npm', ['install', '--no-save', sdkTarball], cli, 300_000);
+      project = join(tmp, 'p');
+      run(
+        join(cli, 'node_modules/.bin/sip003'),
+        ['init', project, '--sdk', `file:${sdkTarball}`],
+        tmp,
+      );
+      run('npm', ['install'], project, 300_000);
+    }, 600_000);
+
+    it('passes its own tests and typechecks (npm test, npm run typecheck)', () => {
+      expect(run('npm', ['test'], project)).toMatch(/Tests\s+\d+ passed/);
+      run('npm', ['run', 'typecheck'], project);
+    }, 180_000);
+
+    it('builds an executable that runs as a pair (npm run build, npx sip003 run)', () => {
+      run('npm', ['run', 'build'], project);
+      const out = run('npx', ['sip003', 'run', 'dist/p', '--bytes', '4MiB'], project);
+      expect(out).toMatch(/OK: 4194304 bytes went through the plugin pair/);
+    }, 120_000);
+  });
+
   describe.skipIf(missing.length > 0)('an admin installing obfs-http-plugin globally', () => {
     let prefix: string;
     let bin: string;
