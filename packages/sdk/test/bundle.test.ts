@@ -1,7 +1,17 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -269,6 +279,35 @@ describe('bundleCommand failures', () => {
     ]);
     expect(await readdir(dir)).toEqual([]);
     expect(await readdir(temps)).toEqual([]);
+  });
+});
+
+describe('bundle without esbuild installed', () => {
+  it('says how to install it, in one line, and exits 70', async () => {
+    // The built SDK as npm would install it, with zod beside it but no esbuild anywhere above.
+    const sdk = path.join(import.meta.dirname, '..');
+    expect(existsSync(path.join(sdk, 'dist', 'cli', 'bundle.js')), 'run pnpm build first').toBe(
+      true,
+    );
+    const project = await scratch();
+    const installed = path.join(project, 'node_modules', '@sip003', 'sdk');
+    await mkdir(installed, { recursive: true });
+    for (const part of ['bin', 'dist', 'package.json']) {
+      await cp(path.join(sdk, part), path.join(installed, part), { recursive: true });
+    }
+    await symlink(path.join(sdk, 'node_modules', 'zod'), path.join(project, 'node_modules', 'zod'));
+    const ran = await runFile(process.execPath, [
+      path.join(installed, 'bin', 'sip003.js'),
+      'bundle',
+      hello,
+      '-o',
+      path.join(project, 'out.js'),
+    ]);
+    expect(ran).toEqual({
+      code: 70,
+      stdout: '',
+      stderr: 'sip003 bundle: install esbuild: npm install --save-dev esbuild\n',
+    });
   });
 });
 

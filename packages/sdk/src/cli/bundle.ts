@@ -248,11 +248,6 @@ async function resolveNode(options: BundleOptions): Promise<ResolvedNode> {
   }
   const target = options.target ?? here;
   const version = versionParts(spec);
-  if (target !== here && !seaFeatures(version).buildSea) {
-    throw usageError(
-      `--target ${target}: building for another arch needs node >= 25.5 (--build-sea), got --node ${spec}`,
-    );
-  }
   const node = await downloadNode(bareVersion(spec), target);
   const host = target === here ? node : await downloadNode(bareVersion(spec), here);
   return { node, host, version, target };

@@ -6,7 +6,7 @@
  *   of another arch (the blob has no machine code unless the code cache is on), so a linux-x64
  *   machine builds linux-arm64 executables with the same-version x64 node;
  * - older: `node --experimental-sea-config` writes the blob, then `postject` (an optional peer
- *   dependency, loaded only here) injects it into a copy of the binary.
+ *   dependency, loaded only here) injects it into a copy of the binary, of either arch too.
  */
 import { chmod, copyFile, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
