@@ -18,6 +18,7 @@ import {
   treeCpuSeconds,
 } from './lib/proc.mjs';
 import { summarize, pairedRatios, checkGoal, formatResults, formatRatios } from './lib/report.mjs';
+import { freshMemory } from './lib/fresh-memory.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -679,6 +680,15 @@ async function main() {
       `round ${round + 1}/${cfg.rounds} (${((Date.now() - rt0) / 1000).toFixed(1)} s): ${brief}`,
     );
   }
+  const fresh = await freshMemory({
+    lg,
+    stacks,
+    comparisons: COMPARISONS,
+    rounds: Math.ceil(cfg.rounds / 3),
+    start: (s, port) => startStackRetrying(s, port, resolved).then((r) => (running.add(r), r)),
+    stop: (r) => Promise.all(r.procs.map((p) => stopProcess(p))).then(() => running.delete(r)),
+    log: console.log,
+  });
   await lg.stop();
 
   // Summaries and ratios
@@ -723,6 +733,7 @@ async function main() {
       '\nGoals: none measured (they compare our plugins with simple-obfs and ss-libev-none)',
     );
   }
+  if (fresh) console.log(`\n${fresh.text}`);
   console.log(`\nduration ${durationS.toFixed(1)} s`);
 
   const json = {
@@ -762,6 +773,7 @@ async function main() {
     })),
     goals,
     timing,
+    freshMemory: fresh,
   };
   mkdirSync(path.dirname(opts.out), { recursive: true });
   writeFileSync(opts.out, JSON.stringify(json, null, 2) + '\n');

@@ -15,7 +15,10 @@
 const OBFS_HTTP = 'packages/obfs-http-plugin/dist/obfs-http-plugin';
 const NOOP = 'packages/noop-plugin/dist/noop-plugin';
 const NODE_RELAY = 'bench/lib/node-relay.mjs';
+// The standalone executable on the release node (`pnpm bundle`: node 26.12.1, flags inside).
+const OBFS_HTTP_STANDALONE = 'dist/bin/obfs-http-plugin';
 const BUILD = 'pnpm install && pnpm build';
+const BUNDLE = 'pnpm install && pnpm build && pnpm bundle';
 const APT_OBFS = 'apt-get install -y simple-obfs';
 const APT_SS = 'apt-get install -y shadowsocks-libev';
 const OBFS_HOST = 'obfs-host=www.bing.com';
@@ -32,6 +35,14 @@ const ours = {
   noop: {
     client: { bin: NOOP, options: '', install: BUILD },
     server: { bin: NOOP, options: 'server', install: BUILD },
+  },
+  'obfs-http-standalone': {
+    client: { bin: OBFS_HTTP_STANDALONE, options: `obfs=http;${OBFS_HOST}`, install: BUNDLE },
+    server: { bin: OBFS_HTTP_STANDALONE, options: 'server;obfs=http', install: BUNDLE },
+  },
+  'obfs-tls-standalone': {
+    client: { bin: OBFS_HTTP_STANDALONE, options: `obfs=tls;${OBFS_HOST}`, install: BUNDLE },
+    server: { bin: OBFS_HTTP_STANDALONE, options: 'server;obfs=tls', install: BUNDLE },
   },
 };
 const simpleObfs = {
@@ -78,6 +89,20 @@ export const STACKS = [
     group: 'ours',
     about: 'obfs-http-plugin, obfs=tls',
     ...ours['obfs-tls'],
+  },
+  {
+    name: 'obfs-http-standalone',
+    kind: 'pair',
+    group: 'ours',
+    about: 'obfs-http-plugin standalone executable (release node), obfs=http',
+    ...ours['obfs-http-standalone'],
+  },
+  {
+    name: 'obfs-tls-standalone',
+    kind: 'pair',
+    group: 'ours',
+    about: 'obfs-http-plugin standalone executable (release node), obfs=tls',
+    ...ours['obfs-tls-standalone'],
   },
   { name: 'noop', kind: 'pair', group: 'ours', about: 'noop-plugin', ...ours.noop },
   {
@@ -163,6 +188,8 @@ const vsSsLibevNone = { upload: ['>=', 0.85], download: ['>=', 0.85], connRate: 
 export const COMPARISONS = [
   { stack: 'obfs-http', baseline: 'simple-obfs-http', goals: vsSimpleObfs },
   { stack: 'obfs-tls', baseline: 'simple-obfs-tls', goals: vsSimpleObfs },
+  { stack: 'obfs-http-standalone', baseline: 'simple-obfs-http', goals: vsSimpleObfs },
+  { stack: 'obfs-tls-standalone', baseline: 'simple-obfs-tls', goals: vsSimpleObfs },
   { stack: 'noop', baseline: 'node-relay', goals: {} },
   { stack: 'node-relay', baseline: 'direct', goals: {} },
   { stack: 'ss-libev-obfs-http', baseline: 'ss-libev-none', goals: vsSsLibevNone },

@@ -56,7 +56,7 @@ function fmt(x, digits) {
   return x.toFixed(digits);
 }
 
-function table(header, rows) {
+export function table(header, rows) {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
   const line = (cells) =>
     cells

@@ -5,6 +5,7 @@ import { ErrorCode, isPluginError } from './errors.ts';
 import { ExitCode, handleSignals, watchParent, type StopReason } from './lifecycle.ts';
 import { createLogger, parseLogLevel, stderrSink } from './log.ts';
 import cluster from 'node:cluster';
+import { isSea } from 'node:sea';
 import { runPrimary } from './cluster.ts';
 
 /** Legacy argv some hosts add: Android's `-V` (VPN mode), `--fast-open`. Accepted, ignored. */
@@ -69,7 +70,11 @@ export async function runMain<S extends OptionShape>(
       return;
     }
     if (arg === '--version' || arg === '-v') {
-      process.stdout.write(`${plugin.name} ${plugin.version}\n`);
+      // A standalone executable names the node it embeds: what an admin checks for updates.
+      const embedded = isSea()
+        ? ` (node ${process.version}, ${process.platform}-${process.arch})`
+        : '';
+      process.stdout.write(`${plugin.name} ${plugin.version}${embedded}\n`);
       return;
     }
     if (arg === '--check') {

