@@ -1,20 +1,36 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it, expect, afterEach } from 'vitest';
 import {
   startEchoServer,
-  connectTo,
+  openConnection,
   collect,
   freePort,
+  waitForPort,
   type TestServer,
 } from '../src/testing/index.ts';
 import { repoRoot } from './helpers.ts';
 
-const plugin = resolve(repoRoot, 'packages/noop-plugin/dist/noop-plugin');
+// The noop plugin run from source (tsx), so these tests need no prior build. Workers inherit
+// the loader and the export condition through execArgv.
+const plugin: readonly string[] = [
+  '--conditions=@sip003/source',
+  '--import',
+  'tsx',
+  resolve(repoRoot, 'packages/noop-plugin/src/main.ts'),
+];
 const host = resolve(repoRoot, 'packages/sdk/test/fixtures/host.mjs');
+/** Spawns the plugin from the repository root, where `--import tsx` resolves. */
+function spawnPlugin(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; stdio: ['pipe' | 'ignore', 'pipe' | 'ignore', 'pipe'] },
+): ChildProcess {
+  return spawn(process.execPath, [...plugin, ...args], { ...options, cwd: repoRoot });
+}
 
 const pids: number[] = [];
 const servers: TestServer[] = [];
@@ -57,25 +73,30 @@ async function freePortEnv(target: number): Promise<NodeJS.ProcessEnv> {
   };
 }
 
-async function waitListening(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      (await connectTo(port)).destroy();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-  throw new Error(`nothing listens on ${port} after 5 s`);
+/** Resolves once `text()` matches, checked on each chunk the child writes to stderr. */
+function untilOutput(child: ChildProcess, text: () => string, pattern: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (!pattern.test(text())) return;
+      child.stderr!.off('data', check);
+      child.off('exit', onExit);
+      resolve();
+    };
+    const onExit = (): void => reject(new Error(`exited before ${pattern}; output:\n${text()}`));
+    child.stderr!.on('data', check);
+    child.once('exit', onExit);
+    check();
+  });
 }
 
 function startPlugin(
   env: NodeJS.ProcessEnv,
   stdin: 'pipe' | 'ignore' = 'pipe',
 ): { child: ChildProcess; stderr: () => string } {
-  const child = spawn(plugin, [], { env, stdio: [stdin, 'ignore', 'pipe'] });
+  const child = spawnPlugin([], { env, stdio: [stdin, 'ignore', 'pipe'] });
   pids.push(child.pid!);
   let text = '';
+  // Registered first, so the text is complete whenever a later 'data' listener looks at it.
   child.stderr!.setEncoding('utf8').on('data', (t: string) => (text += t));
   return { child, stderr: () => text };
 }
@@ -90,7 +111,7 @@ async function startListening(
   env['SS_PLUGIN_OPTIONS'] = options;
   const { child, stderr } = startPlugin(env);
   const port = Number(env['SS_LOCAL_PORT']);
-  await waitListening(port);
+  await waitForPort(port, { child, timeoutMs: 20_000 });
   return { child, stderr, port };
 }
 
@@ -98,13 +119,14 @@ async function startListening(
 async function workersEnv(
   echoPort: number,
   workers: number,
+  options = '',
 ): Promise<{ env: NodeJS.ProcessEnv; port: number }> {
   const env = await freePortEnv(echoPort);
   const port = Number(env['SS_LOCAL_PORT']);
   Object.assign(env, {
     SS_REMOTE_PORT: String(port),
     SS_LOCAL_PORT: String(echoPort),
-    SS_PLUGIN_OPTIONS: `server;workers=${workers}`,
+    SS_PLUGIN_OPTIONS: `server;workers=${workers}${options === '' ? '' : `;${options}`}`,
   });
   return { env, port };
 }
@@ -115,18 +137,34 @@ async function workersEnv(
  */
 async function startWorkers(
   workers: number,
+  options = '',
 ): Promise<{ child: ChildProcess; stderr: () => string; port: number }> {
   const echo = await startEchoServer();
   servers.push(echo);
-  const { env, port } = await workersEnv(echo.port, workers);
+  const { env, port } = await workersEnv(echo.port, workers, options);
   const { child, stderr } = startPlugin(env);
-  await waitListening(port);
   // The whole line, pids included: a chunk may end in the middle of it.
-  const ready = new RegExp(`${workers} workers listening pids=[0-9,]+\\n`);
-  for (let i = 0; i < 250 && !ready.test(stderr()); i++)
-    await new Promise((r) => setTimeout(r, 20));
-  expect(stderr()).toMatch(ready);
+  await untilOutput(child, stderr, new RegExp(`${workers} workers listening pids=[0-9,]+\\n`));
   return { child, stderr, port };
+}
+
+/** A stand-in host (fixtures/host.mjs) running the plugin with this stdin; both pids. */
+async function startHost(
+  env: NodeJS.ProcessEnv,
+  mode: 'pipe' | 'null',
+): Promise<{ hostProc: ChildProcess; pluginPid: number; stderr: () => string }> {
+  const hostProc = spawn(process.execPath, [host, mode, process.execPath, ...plugin], {
+    env,
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  pids.push(hostProc.pid!);
+  let text = '';
+  hostProc.stderr.setEncoding('utf8').on('data', (t: string) => (text += t));
+  const [line] = (await once(createInterface({ input: hostProc.stdout }), 'line')) as [string];
+  const pluginPid = Number(line);
+  pids.push(pluginPid);
+  return { hostProc, pluginPid, stderr: () => text };
 }
 
 /** Pids of live worker processes serving `port` (found by their environment in /proc). */
@@ -160,7 +198,7 @@ async function sigtermAtFirstAccept(
   let accepted = false;
   for (let i = 0; i < 100_000 && !accepted && performance.now() < deadline; i++) {
     try {
-      (await connectTo(port)).destroy();
+      (await openConnection(port)).destroy();
       accepted = true;
     } catch {
       await new Promise((r) => setImmediate(r));
@@ -172,27 +210,17 @@ async function sigtermAtFirstAccept(
   return code ?? `killed by ${signal ?? '?'}`;
 }
 
-describe('plugin lifecycle (built noop-plugin)', () => {
-  it('is built', () => {
-    expect(existsSync(plugin), `${plugin} is missing: run pnpm build`).toBe(true);
-  });
-
+describe('plugin lifecycle (noop-plugin from source)', () => {
   for (const mode of ['pipe', 'null'] as const) {
     it(`exits within 1 s after its host is SIGKILLed (stdin ${mode === 'pipe' ? 'a pipe, as ss-libev' : '/dev/null, as shadowsocks-rust'})`, async () => {
       const echo = await startEchoServer();
       servers.push(echo);
       const env = await freePortEnv(echo.port);
-      const hostProc = spawn(process.execPath, [host, plugin, mode], {
-        env,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      pids.push(hostProc.pid!);
-      const [line] = (await once(createInterface({ input: hostProc.stdout }), 'line')) as [string];
-      const pluginPid = Number(line);
-      pids.push(pluginPid);
-      await waitListening(Number(env['SS_LOCAL_PORT']));
-      // With /dev/null as stdin the plugin must live on while the host lives.
-      await new Promise((r) => setTimeout(r, mode === 'null' ? 1200 : 100));
+      const { hostProc, pluginPid } = await startHost(env, mode);
+      await waitForPort(Number(env['SS_LOCAL_PORT']), { timeoutMs: 20_000 });
+      // With /dev/null as stdin the plugin must live on while the host lives: a check that
+      // nothing happens has no event to wait for, so it waits several parent-watch periods.
+      if (mode === 'null') await new Promise((r) => setTimeout(r, 1200));
       expect(alive(pluginPid)).toBe(true);
       hostProc.kill('SIGKILL');
       const ms = await timeToExit(pluginPid, 5000);
@@ -204,14 +232,14 @@ describe('plugin lifecycle (built noop-plugin)', () => {
 
   it('drains on SIGTERM: stops accepting, lets open connections finish, exits 0', async () => {
     const { child, stderr, port } = await startListening('drain-timeout=2');
-    const socket = await connectTo(port);
+    const socket = await openConnection(port);
     const got = collect(socket);
     socket.write('before ');
-    await new Promise((r) => setTimeout(r, 100));
+    await once(socket, 'data');
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 200));
-    await expect(connectTo(port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await untilOutput(child, stderr, /draining 1 connection/);
+    await expect(openConnection(port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     socket.end('after');
     expect((await got).toString()).toBe('before after');
     const [code] = (await exited) as [number];
@@ -225,7 +253,7 @@ describe('plugin lifecycle (built noop-plugin)', () => {
     child.stderr!.destroy();
     // Every connection now logs at debug into a broken pipe.
     for (let i = 0; i < 5; i++) {
-      const s = await connectTo(port);
+      const s = await openConnection(port);
       const got = collect(s);
       s.end(`ping ${i}`);
       expect((await got).toString()).toBe(`ping ${i}`);
@@ -265,14 +293,14 @@ describe('plugin lifecycle (built noop-plugin)', () => {
   });
 
   it('exits at once with 143 on a second SIGTERM', async () => {
-    const { child, port } = await startListening('drain-timeout=30');
-    const socket = await connectTo(port);
+    const { child, stderr, port } = await startListening('drain-timeout=30');
+    const socket = await openConnection(port);
     socket.on('error', () => undefined);
     socket.write('hold the drain open');
-    await new Promise((r) => setTimeout(r, 100));
+    await once(socket, 'data');
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 100));
+    await untilOutput(child, stderr, /draining 1 connection/);
     const t0 = performance.now();
     child.kill('SIGTERM');
     const [code] = (await exited) as [number];
@@ -298,12 +326,77 @@ describe('plugin lifecycle (built noop-plugin)', () => {
       pids.push(victim);
       killed.push(victim);
       process.kill(victim, 'SIGKILL');
-      for (let j = 0; j < 250 && !stderr().includes(`worker ${victim} exited`); j++)
-        await new Promise((r) => setTimeout(r, 20));
+      await untilOutput(child, stderr, new RegExp(`worker ${victim} exited`));
     }
     const [code] = await exited;
     expect(code).toBe(1);
     expect(stderr()).toContain('too many restarts, giving up');
+  });
+
+  it('workers=N with stdin /dev/null: everything is gone within 1 s after the host is SIGKILLed, even while draining', async () => {
+    const echo = await startEchoServer();
+    servers.push(echo);
+    // A long drain and an open connection: a host that is gone must not wait for either.
+    const { env, port } = await workersEnv(echo.port, 2, 'drain-timeout=30');
+    const { hostProc, pluginPid, stderr } = await startHost(env, 'null');
+    await untilOutput(hostProc, stderr, /2 workers listening pids=[0-9,]+\n/);
+    const workers = workersOn(port);
+    expect(workers).toHaveLength(2);
+    pids.push(...workers);
+    const socket = await openConnection(port);
+    socket.on('error', () => undefined);
+    socket.write('held open');
+    await once(socket, 'data');
+    hostProc.kill('SIGKILL');
+    const t0 = performance.now();
+    for (const pid of [pluginPid, ...workers]) await timeToExit(pid, 5000);
+    const ms = performance.now() - t0;
+    console.info(`workers=2, stdin /dev/null: all gone ${ms.toFixed(0)} ms after host SIGKILL`);
+    expect([pluginPid, ...workers].filter(alive)).toEqual([]);
+    expect(ms).toBeLessThan(1000);
+    socket.destroy();
+  });
+
+  it('workers=N: max-connections holds for the plugin as a whole, and no worker refuses while there is room', async () => {
+    const { child, port } = await startWorkers(2, 'max-connections=4');
+    pids.push(...workersOn(port));
+    /** A connection that the echo answers through the plugin, or undefined if it was reset. */
+    const attempt = async (): Promise<Socket | undefined> => {
+      // A refused connection may be reset before it even counts as connected here.
+      const s = await openConnection(port).catch(() => undefined);
+      if (s === undefined) return undefined;
+      s.on('error', () => undefined);
+      s.write('x');
+      const kept = await new Promise<boolean>((resolve) => {
+        s.once('data', () => resolve(true));
+        s.once('close', () => resolve(false));
+      });
+      return kept ? s : undefined;
+    };
+    const burst = async (n: number): Promise<Socket[]> =>
+      (await Promise.all(Array.from({ length: n }, attempt))).filter(
+        (s): s is Socket => s !== undefined,
+      );
+    // Concurrent bursts spread over both workers: 4 get in, whichever worker accepts them.
+    let kept = await burst(12);
+    expect(kept).toHaveLength(4);
+    for (let round = 0; round < 3; round++) {
+      const closed = kept.map((s) => once(s, 'close'));
+      for (const s of kept) s.end();
+      await Promise.all(closed);
+      // A slot comes back once the worker has seen its connection close: retry, bounded.
+      kept = [];
+      for (let i = 0; i < 100 && kept.length < 4; i++) {
+        kept.push(...(await burst(4 - kept.length)));
+        if (kept.length < 4) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(kept, `round ${round}: all 4 slots are usable again`).toHaveLength(4);
+      expect(await burst(8), `round ${round}: no 5th connection`).toHaveLength(0);
+    }
+    for (const s of kept) s.destroy();
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    expect((await exited)[0]).toBe(0);
   });
 
   it('runs workers=N on the server side: shared socket, all serve, SIGTERM stops them all', async () => {
@@ -314,7 +407,7 @@ describe('plugin lifecycle (built noop-plugin)', () => {
     pids.push(...workers);
     const replies = await Promise.all(
       Array.from({ length: 40 }, async (_, i) => {
-        const s = await connectTo(port);
+        const s = await openConnection(port);
         const got = collect(s);
         s.end(`conn ${i}`);
         return (await got).toString();
@@ -393,11 +486,11 @@ describe('plugin lifecycle (built noop-plugin)', () => {
   });
 
   it('answers --version and --help, and tolerates -V with a warning', async () => {
-    const version = spawn(plugin, ['--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const version = spawnPlugin(['--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const out = collectText(version);
     expect((await once(version, 'exit'))[0]).toBe(0);
     expect(await out).toMatch(/^noop-plugin \d+\.\d+\.\d+/);
-    const help = spawn(plugin, ['--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const help = spawnPlugin(['--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const helpOut = collectText(help);
     expect((await once(help, 'exit'))[0]).toBe(0);
     expect(await helpOut).toContain(
@@ -407,11 +500,11 @@ describe('plugin lifecycle (built noop-plugin)', () => {
     const echo = await startEchoServer();
     servers.push(echo);
     const env = await freePortEnv(echo.port);
-    const child = spawn(plugin, ['-V'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawnPlugin(['-V'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
     pids.push(child.pid!);
     let text = '';
-    child.stderr.setEncoding('utf8').on('data', (t: string) => (text += t));
-    await waitListening(Number(env['SS_LOCAL_PORT']));
+    child.stderr!.setEncoding('utf8').on('data', (t: string) => (text += t));
+    await waitForPort(Number(env['SS_LOCAL_PORT']), { child, timeoutMs: 20_000 });
     expect(text).toContain('noop-plugin warn argument -V: Android VPN mode');
     child.kill('SIGTERM');
     expect((await once(child, 'exit'))[0]).toBe(0);

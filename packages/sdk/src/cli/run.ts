@@ -8,7 +8,7 @@ import { parseOptions } from '../options.ts';
 import { ErrorCode, PluginError } from '../errors.ts';
 import {
   startEchoServer,
-  connectTo,
+  openConnection,
   seededBytes,
   sha256,
   writeChunked,
@@ -75,7 +75,7 @@ async function waitListening(
       );
     }
     try {
-      const probe = await connectTo(port);
+      const probe = await openConnection(port);
       probe.destroy();
       return;
     } catch {
@@ -254,7 +254,7 @@ export async function runCommand(
     }
     const data = seededBytes(bytes, Date.now() & 0xffff);
     const t0 = performance.now();
-    const socket = await connectTo(clientPort);
+    const socket = await openConnection(clientPort);
     // Read the echo back before sending FIN: simple-obfs and ss-libev turn a half-close into a
     // full close, and this command must work with them too.
     const received = readAtLeast(socket, bytes, 120_000);

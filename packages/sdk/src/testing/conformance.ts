@@ -5,7 +5,7 @@ import type { OptionShape } from '../schema.ts';
 import { startPluginPair, type PluginPair } from './pair.ts';
 import {
   collect,
-  connectTo,
+  openConnection as connectTo,
   seededBytes,
   sha256,
   startEchoServer,

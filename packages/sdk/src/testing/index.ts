@@ -11,7 +11,7 @@ export {
   startEchoServer,
   startReplyAfterFinServer,
   collect,
-  connectTo,
+  openConnection,
   sha256,
   seededBytes,
   writeChunked,

@@ -3,7 +3,7 @@ import { runPlugin, type Plugin, type PluginHandle, type PluginOptions } from '.
 import type { OptionShape } from '../schema.ts';
 import { formatOptions } from '../options.ts';
 import type { LogSink } from '../log.ts';
-import { connectTo } from './servers.ts';
+import { openConnection } from './servers.ts';
 
 export interface PluginPairOptions {
   /** Where the server plugin forwards (an echo server, say). */
@@ -78,7 +78,7 @@ export async function startPluginPair<S extends OptionShape>(
     server,
     port,
     host,
-    connect: () => connectTo(port, host),
+    connect: () => openConnection(port, host),
     async close() {
       await Promise.all([client.close(0), server.close(0)]);
     },

@@ -3,7 +3,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
-import { connectTo } from './servers.ts';
+import { openConnection } from './servers.ts';
 
 /** The env variable that turns a missing interop binary from a skip into a failure (CI sets it). */
 export const REQUIRE_INTEROP = 'SIP003_REQUIRE_INTEROP';
@@ -94,7 +94,7 @@ export async function waitForPort(
       );
     }
     try {
-      (await connectTo(port, host)).destroy();
+      (await openConnection(port, host)).destroy();
       return;
     } catch {
       await new Promise((r) => setTimeout(r, 20));
