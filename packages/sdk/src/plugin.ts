@@ -8,7 +8,7 @@ import {
   type OptionShape,
   type OptionValues,
 } from './schema.ts';
-import { ErrorCode, OptionsError, PluginError, errnoCode } from './errors.ts';
+import { ErrorCode, PluginError, errnoCode } from './errors.ts';
 import { formatEndpoint, isUnspecified, type Endpoint } from './address.ts';
 import {
   createLogger,
@@ -152,9 +152,6 @@ export function resolveConfig<S extends OptionShape>(
         `SS_REMOTE_HOST is ${JSON.stringify(any)}, an address to listen on, so this is the server side; add "server" to the plugin options (SS_PLUGIN_OPTIONS=${JSON.stringify(env.pluginOptions ?? '')})`,
       );
     }
-  }
-  if (mode === 'server' && options.workers > 1 && env.remoteHosts.length === 0) {
-    throw new OptionsError(ErrorCode.OPTION_INVALID, 'workers', 'a listening address', undefined);
   }
   warnings.push(...(plugin.check?.(options, mode) ?? []));
   return { env, mode, options, warnings };

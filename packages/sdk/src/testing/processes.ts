@@ -128,12 +128,22 @@ export function startProcess(
     child,
     output: () => output,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
+      await stopChild(child);
     },
   };
+}
+
+/**
+ * Ends a child by PID: SIGTERM, then SIGKILL after `graceMs`. Resolves with its exit code or the
+ * signal that ended it.
+ */
+export async function stopChild(child: ChildProcess, graceMs = 3000): Promise<number | string> {
+  if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+  return child.exitCode ?? child.signalCode ?? '?';
 }
