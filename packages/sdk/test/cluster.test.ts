@@ -15,6 +15,7 @@ import {
   workersEnv,
   workersOn,
 } from './plugin-process.ts';
+import { echoedOrReset } from './helpers.ts';
 
 afterEach(cleanup);
 
@@ -85,19 +86,7 @@ describe('workers=N (noop-plugin from source)', () => {
   it('workers=N: max-connections holds for the plugin as a whole, and no worker refuses while there is room', async () => {
     const { child, port } = await startWorkers(2, 'max-connections=4');
     pids.push(...workersOn(port));
-    /** A connection that the echo answers through the plugin, or undefined if it was reset. */
-    const attempt = async (): Promise<Socket | undefined> => {
-      // A refused connection may be reset before it even counts as connected here.
-      const s = await openConnection(port).catch(() => undefined);
-      if (s === undefined) return undefined;
-      s.on('error', () => undefined);
-      s.write('x');
-      const kept = await new Promise<boolean>((resolve) => {
-        s.once('data', () => resolve(true));
-        s.once('close', () => resolve(false));
-      });
-      return kept ? s : undefined;
-    };
+    const attempt = (): Promise<Socket | undefined> => echoedOrReset(port);
     const burst = async (n: number): Promise<Socket[]> =>
       (await Promise.all(Array.from({ length: n }, attempt))).filter(
         (s): s is Socket => s !== undefined,

@@ -1,19 +1,13 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { resolve } from 'node:path';
 import { describe, it, expect } from 'vitest';
 import * as root from '../src/index.ts';
 import * as advanced from '../src/advanced.ts';
 import * as testing from '../src/testing/index.ts';
-import { repoRoot } from './helpers.ts';
+import { spawnFixture } from './helpers.ts';
 
 describe('the entries of @sip003/sdk', () => {
   it('import with no side effect (package.json says "sideEffects": false)', async () => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', resolve(repoRoot, 'packages/sdk/test/fixtures/import-only.ts')],
-      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const child = spawnFixture('import-only.ts');
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (t: string) => (out += t));
     expect((await once(child, 'exit'))[0]).toBe(0);

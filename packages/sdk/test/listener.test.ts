@@ -1,18 +1,12 @@
 import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
-import { describe, it, expect, afterEach } from 'vitest';
+import type { Socket } from 'node:net';
+import { describe, it, expect } from 'vitest';
 import { definePlugin, runPlugin, type PluginHandle } from '../src/index.ts';
 import { countingGate, listen, type ConnectionGate } from '../src/listener.ts';
 import { collect, openConnection, startEchoServer, type TestServer } from '../src/testing/index.ts';
+import { closeAfterEach, echoedOrReset } from './helpers.ts';
 
-const cleanups: (() => Promise<unknown> | void)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-function later<T extends { close(): Promise<unknown> }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
+const later = closeAfterEach();
 
 const plain = definePlugin({ name: 'plain' });
 
@@ -27,20 +21,10 @@ describe('listen', () => {
         socket.pipe(socket);
       },
     );
-    cleanups.push(() => listener.close());
+    later(listener);
     return { listener, port: listener.addresses[0]!.port, drops: () => drops };
   };
-  /** True when the listener echoes, false when it reset the connection. */
-  const echoes = async (port: number): Promise<Socket | undefined> => {
-    const s = connect({ port, host: '127.0.0.1' });
-    s.on('error', () => undefined);
-    s.write('x');
-    const kept = await new Promise<boolean>((resolve) => {
-      s.once('data', () => resolve(true));
-      s.once('close', () => resolve(false));
-    });
-    return kept ? s : undefined;
-  };
+  const echoes = echoedOrReset;
 
   it('accepts and resets the connections over its gate (the kernel accept cannot refuse)', async () => {
     const { listener, port, drops } = await echoBehind(countingGate(2));

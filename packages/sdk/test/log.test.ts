@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it, expect, vi } from 'vitest';
 import { createLogger, PeerEventLog } from '../src/log.ts';
-import { repoRoot } from './helpers.ts';
+import { spawnFixture } from './helpers.ts';
 
 describe('createLogger', () => {
   it('prints one line per event with the level, the fields of its ancestors and its own', () => {
@@ -72,11 +70,7 @@ describe('PeerEventLog', () => {
 
 describe('stderrSink', () => {
   it('keeps at most 64 KiB of lines for a stderr nobody reads, and says how many it dropped', async () => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', resolve(repoRoot, 'packages/sdk/test/fixtures/log-flood.ts')],
-      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawnFixture('log-flood.ts');
     const exited = once(child, 'exit');
     child.stderr.pause();
     const [queued] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];

@@ -1,16 +1,9 @@
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { definePlugin, option, runPlugin } from '../src/index.ts';
 import { openConnection, startEchoServer } from '../src/testing/index.ts';
-import { logCollector } from './helpers.ts';
+import { closeAfterEach, logCollector } from './helpers.ts';
 
-const cleanups: (() => Promise<unknown> | void)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-function later<T extends { close(): Promise<unknown> }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
+const later = closeAfterEach();
 
 const plain = definePlugin({ name: 'plain' });
 
