@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { definePlugin, option, runPlugin } from '../src/index.ts';
+import { definePlugin, option, ProtocolError, runPlugin } from '../src/index.ts';
 import { openConnection, startEchoServer } from '../src/testing/index.ts';
 import { closeAfterEach, logCollector } from './helpers.ts';
 
@@ -101,6 +101,45 @@ describe('peer-triggered warnings', () => {
     expect(refusals()).toEqual([
       'plain warn max-connections (1) reached; connection refused',
       'plain warn refused 29 more connections in the last 1 s (max-connections=1)',
+    ]);
+  });
+
+  it('logs one line for a flood of protocol errors, and sums the rest up at close', async () => {
+    const echo = later(await startEchoServer());
+    const { lines, sink } = logCollector();
+    const strict = definePlugin({
+      name: 'strict',
+      session: () => ({
+        decode: {
+          transform() {
+            throw new ProtocolError('not our protocol');
+          },
+        },
+      }),
+    });
+    const handle = await runPlugin(strict, {
+      env: {
+        SS_REMOTE_HOST: '127.0.0.1',
+        SS_REMOTE_PORT: '1',
+        SS_LOCAL_HOST: '127.0.0.1',
+        SS_LOCAL_PORT: String(echo.port),
+        SS_PLUGIN_OPTIONS: 'server',
+      },
+      listenPort: 0,
+      logSink: sink,
+    });
+    for (let i = 0; i < 20; i++) {
+      const s = await openConnection(handle.addresses[0]!.port);
+      s.on('error', () => undefined);
+      s.write('garbage');
+      await new Promise((resolve) => s.once('close', resolve));
+    }
+    const failures = (): string[] => lines.filter((l) => l.includes('failed'));
+    expect(failures()).toHaveLength(1);
+    expect(failures()[0]).toMatch(/^strict warn connection failed: not our protocol conn=1 /);
+    await handle.close(0);
+    expect(failures().slice(1)).toEqual([
+      'strict warn 19 more connections failed (SIP003_PROTOCOL) in the last 1 s',
     ]);
   });
 });
