@@ -3,6 +3,15 @@ import { once } from 'node:events';
 import { describe, it, expect, afterEach } from 'vitest';
 import { startEchoServer, openConnection, collect, waitForPort } from '../src/testing/index.ts';
 import {
+  drainFor,
+  ExitCode,
+  startLifecycle,
+  type Lifecycle,
+  type StopReason,
+  type Stoppable,
+} from '../src/lifecycle.ts';
+import { createLogger } from '../src/log.ts';
+import {
   alive,
   cleanup,
   freePortEnv,
@@ -198,3 +207,73 @@ function collectText(child: ChildProcess): Promise<string> {
   child.stdout!.setEncoding('utf8').on('data', (t: string) => (text += t));
   return once(child, 'exit').then(() => text);
 }
+
+describe('startLifecycle (in process)', () => {
+  it.each([
+    ['SIGTERM', 3000],
+    ['SIGINT', 3000],
+    ['SIGHUP', 3000],
+    ['stdin-closed', 0],
+    ['parent-exited', 0],
+    ['workers-failed', 0],
+    ['fatal-error', 0],
+  ] as const)('drainFor(%s) → %i ms: only a signal drains', (reason, ms) => {
+    expect(drainFor(reason, 3000)).toBe(ms);
+  });
+
+  /** A lifecycle whose exit codes and stops are recorded instead of acted on. */
+  function recorded(): {
+    lifecycle: Lifecycle;
+    exits: number[];
+    stops: [number, StopReason][];
+    lines: string[];
+    work: Stoppable;
+  } {
+    const exits: number[] = [];
+    const stops: [number, StopReason][] = [];
+    const lines: string[] = [];
+    const log = createLogger({ name: 'p', sink: (l) => lines.push(l) });
+    const lifecycle = startLifecycle({ log, drainMs: 3000, exit: (code) => exits.push(code) });
+    const work: Stoppable = {
+      stop: (drainMs, reason) => {
+        stops.push([drainMs, reason]);
+        return Promise.resolve();
+      },
+      abort: () => undefined,
+    };
+    return { lifecycle, exits, stops, lines, work };
+  }
+
+  it('runs one shutdown: logs why, stops with the drain the reason allows, exits once', async () => {
+    const { lifecycle, exits, stops, lines, work } = recorded();
+    lifecycle.attach(work);
+    lifecycle.shutdown('parent-exited');
+    lifecycle.shutdown('SIGTERM');
+    await Promise.resolve();
+    expect(stops).toEqual([[0, 'parent-exited']]);
+    expect(lines).toEqual(['p info stopping (parent-exited)']);
+    expect(exits).toEqual([0]);
+  });
+
+  it('holds a shutdown asked for before anything runs, and runs it on attach', async () => {
+    const { lifecycle, exits, stops, work } = recorded();
+    lifecycle.shutdown('SIGTERM');
+    expect(stops).toEqual([]);
+    lifecycle.attach(work);
+    await Promise.resolve();
+    expect(stops).toEqual([[3000, 'SIGTERM']]);
+    expect(exits).toEqual([0]);
+  });
+
+  it('ends at once on a fatal error before anything runs, with its exit code', async () => {
+    const { lifecycle, exits, stops, work } = recorded();
+    lifecycle.shutdown('fatal-error', ExitCode.INTERNAL);
+    expect(exits).toEqual([70]);
+    expect(stops).toEqual([]);
+    // A real exit would have ended the process; here a stop removes the signal handlers.
+    lifecycle.attach(work);
+    lifecycle.shutdown('SIGTERM');
+    await Promise.resolve();
+    expect(process.listenerCount('SIGTERM')).toBe(0);
+  });
+});
