@@ -57,6 +57,9 @@ describe('workers=N (noop-plugin from source)', () => {
     const [code] = await exited;
     expect(code).toBe(1);
     expect(stderr()).toContain('too many restarts, giving up');
+    // The log says why it stops: the workers failed, not the parent.
+    expect(stderr()).toContain('noop-plugin info stopping (workers-failed)');
+    expect(stderr()).not.toContain('parent-exited');
   });
 
   it('workers=N with stdin /dev/null: everything is gone within 1 s after the host is SIGKILLed, even while draining', async () => {
