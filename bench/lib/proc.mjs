@@ -3,8 +3,9 @@
 
 import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, accessSync, constants } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+// The SDK test kit's port helpers (built by `pnpm build`, which the plugins need anyway).
+import { freePort, waitForPort } from '../../packages/sdk/dist/testing/index.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -177,86 +178,42 @@ export function killAllNow() {
   }
 }
 
-const handedOut = new Set();
-
 /**
- * Listening ports come from below the kernel's ephemeral range (ip_local_port_range, 32768-60999
- * by default). A port from bind(0) lies inside it, and the tens of thousands of outgoing
- * connections of a conn-rate test can take it as their source port before the plugin listens
- * (seen: EADDRINUSE in round 5 of a full run).
+ * Listening ports come from the SDK test kit's freePort: below the kernel's ephemeral range, where
+ * the tens of thousands of outgoing connections of a conn-rate test cannot take them as source
+ * ports before the plugin listens (seen: EADDRINUSE in round 5 of a full run).
  */
-function ephemeralLow() {
-  try {
-    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
-      .trim()
-      .split(/\s+/)
-      .map(Number);
-    return Number.isInteger(low) && low > 2048 ? low : 32768;
-  } catch {
-    return 32768;
-  }
-}
-const PORT_HIGH = ephemeralLow() - 1;
-const PORT_LOW = Math.max(1024, PORT_HIGH - 12000);
-
-function tryListen(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ host: '127.0.0.1', port, exclusive: true }, () => s.close(() => resolve(true)));
-  });
-}
-
-/** A free loopback TCP port outside the ephemeral range, never the same one twice per run. */
-export async function freePort() {
-  for (let i = 0; i < 200; i++) {
-    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW + 1));
-    if (handedOut.has(port)) continue;
-    if (await tryListen(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-  throw new Error(`could not find a free port in ${PORT_LOW}-${PORT_HIGH} in 200 tries`);
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    const done = (ok) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(1000, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
+export { freePort };
 
 /**
- * Waits until every port accepts a TCP connection (connect, then close without sending) or a
- * process exits. A connect probe is cheaper than reading /proc/net/tcp, which lists every
- * TIME_WAIT socket left by the connection-rate tests.
+ * Waits until every port accepts a TCP connection (the kit's waitForPort: connect, then close
+ * without sending), or one of the processes exits.
  */
 export async function waitListening(ports, recs, timeoutMs) {
-  const end = Date.now() + timeoutMs;
-  const pending = new Set(ports);
-  for (let i = 0; i < 10000 && pending.size; i++) {
-    for (const r of recs) {
-      if (r.exitInfo) {
+  const deadline = Date.now() + timeoutMs;
+  const died = Promise.race(
+    recs.map((r) =>
+      r.exited.then(() => {
         throw new Error(
           `${r.label} exited (${JSON.stringify(r.exitInfo)}) before listening; output:\n${r.output}`,
         );
-      }
-    }
-    for (const p of [...pending]) if (await canConnect(p)) pending.delete(p);
-    if (!pending.size) return;
-    if (Date.now() > end) break;
-    await sleep(25);
-  }
-  if (!pending.size) return;
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for port(s) ${[...pending].join(', ')} to listen; ` +
-      recs.map((r) => `${r.label} output:\n${r.output}`).join('\n'),
+      }),
+    ),
   );
+  died.catch(() => {}); // lost the race: nothing to report
+  const listening = (async () => {
+    for (const port of ports) {
+      await waitForPort(port, { timeoutMs: Math.max(1, deadline - Date.now()) });
+    }
+  })();
+  try {
+    await Promise.race([listening, died]);
+  } catch (e) {
+    if (recs.some((r) => r.exitInfo) || !/nothing listens/.test(e.message)) throw e;
+    throw new Error(
+      `timed out after ${timeoutMs} ms: ${e.message}; ` +
+        recs.map((r) => `${r.label} output:\n${r.output}`).join('\n'),
+      { cause: e },
+    );
+  }
 }

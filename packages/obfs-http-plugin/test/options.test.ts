@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { resolveConfig } from '@sip003/sdk';
+import { resolveConfig } from '@sip003/sdk/advanced';
 import obfsHttpPlugin from '../src/index.ts';
 
 const env = (options: string, host = '127.0.0.1'): NodeJS.ProcessEnv => ({

@@ -4,6 +4,9 @@
  * per-connection pair of codecs; the SDK reads the environment, listens, dials, relays with
  * exact half-close and backpressure, and stops with its host.
  *
+ * This entry is what a plugin author uses (24 names, listed in packages/sdk/README.md). The
+ * building blocks (listen, relay, lifecycle, logger...) are in `@sip003/sdk/advanced`.
+ *
  * @example
  * ```ts
  * import { definePlugin, runMain, option } from '@sip003/sdk';
@@ -18,69 +21,15 @@
  * void runMain(plugin);
  * ```
  */
-export { definePlugin, runPlugin, resolveConfig } from './plugin.ts';
-export type {
-  Plugin,
-  PluginDefinition,
-  PluginHandle,
-  PluginOptions,
-  PluginStats,
-  RunPluginOptions,
-} from './plugin.ts';
-export { runMain, helpText } from './main.ts';
-export {
-  option,
-  commonOptions,
-  validateOptions,
-  describeOptions,
-  suggest,
-  HOST_ADDED_OPTIONS,
-} from './schema.ts';
-export type {
-  OptionSchema,
-  OptionShape,
-  OptionValues,
-  RawOption,
-  CommonOptions,
-  ValidatedOptions,
-} from './schema.ts';
-export { parseOptions, formatOptions, escapeOption } from './options.ts';
-export type { OptionEntry } from './options.ts';
-export {
-  readEnv,
-  SS_REMOTE_HOST,
-  SS_REMOTE_PORT,
-  SS_LOCAL_HOST,
-  SS_LOCAL_PORT,
-  SS_PLUGIN_OPTIONS,
-} from './env.ts';
+export { definePlugin, runPlugin } from './plugin.ts';
+export type { Plugin, PluginHandle, PluginOptions } from './plugin.ts';
+export { runMain } from './main.ts';
+export { option } from './schema.ts';
+export { parseOptions, formatOptions } from './options.ts';
+export { readEnv } from './env.ts';
 export type { PluginEnv } from './env.ts';
-export {
-  formatEndpoint,
-  parseEndpoint,
-  parsePort,
-  isUnspecified,
-  isValidHost,
-  unbracket,
-} from './address.ts';
 export type { Endpoint } from './address.ts';
-export { isDuplex } from './codec.ts';
-export type { Codec, Mode, Push, Session, SessionContext, SessionFactory } from './codec.ts';
-export { relay, isOrdinaryClose, connectTo } from './relay.ts';
-export type { Relay, RelayConfig, RelayOutcome, RelayRoute, RelayStreams } from './relay.ts';
-export { listen } from './listener.ts';
-export type { Listener, ListenOptions, ConnectionHandler } from './listener.ts';
-export { ExitCode, watchParent, handleSignals, isPipe } from './lifecycle.ts';
-export type { StopReason, WatchParentOptions, SignalOptions } from './lifecycle.ts';
-export { createLogger, silentLogger, stderrSink, parseLogLevel, trace } from './log.ts';
-export type { Logger, LogLevel, LogFields, LogSink, LoggerOptions } from './log.ts';
-export {
-  ErrorCode,
-  PluginError,
-  EnvError,
-  OptionsError,
-  ListenError,
-  ProtocolError,
-  isPluginError,
-  errnoCode,
-} from './errors.ts';
+export type { Codec, Mode, Push, Session, SessionContext } from './codec.ts';
+export type { Logger } from './log.ts';
+export { ExitCode } from './lifecycle.ts';
+export { ErrorCode, PluginError, OptionsError, ProtocolError, isPluginError } from './errors.ts';

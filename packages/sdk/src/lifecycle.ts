@@ -1,5 +1,6 @@
 import { fstatSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import type { Logger } from './log.ts';
 
 /**
  * Exit codes of every plugin built on the SDK (documented in the README). Configuration errors
@@ -24,8 +25,27 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** Why the plugin is stopping. */
-export type StopReason = 'SIGTERM' | 'SIGINT' | 'SIGHUP' | 'stdin-closed' | 'parent-exited';
+/**
+ * Why the plugin is stopping: asked to by a signal; the host is gone (EOF on its stdin pipe, or
+ * our parent changed); `workers=N` gave up (a worker could not start, or too many restarts); or a
+ * bug (an uncaught exception or unhandled rejection).
+ */
+export type StopReason =
+  | 'SIGTERM'
+  | 'SIGINT'
+  | 'SIGHUP'
+  | 'stdin-closed'
+  | 'parent-exited'
+  | 'workers-failed'
+  | 'fatal-error';
+
+/**
+ * The drain rule: only a stop someone asked for (a signal) lets open connections finish. A host
+ * that is gone cannot wait (it must be gone within 1 s), and after a failure nobody should.
+ */
+export function drainFor(reason: StopReason, drainMs: number): number {
+  return reason === 'SIGTERM' || reason === 'SIGINT' || reason === 'SIGHUP' ? drainMs : 0;
+}
 
 export interface WatchParentOptions {
   /** Called once when the host is gone. */
@@ -119,5 +139,88 @@ export function handleSignals({ onStop, onForce }: SignalOptions): () => void {
   for (const s of signals) process.on(s, handler);
   return () => {
     for (const s of signals) process.off(s, handler);
+  };
+}
+
+/** What a shutdown stops: the plugin in this process, or the workers of a `workers=N` primary. */
+export interface Stoppable {
+  /** Stops accepting and lets open connections finish for up to `drainMs`; resolves when done. */
+  stop(drainMs: number, reason: StopReason): Promise<void>;
+  /** A second signal: end everything now (the process exits right after). */
+  abort(): void;
+}
+
+export interface LifecycleOptions {
+  log: Logger;
+  /** The drain-timeout option, in milliseconds. */
+  drainMs: number;
+  /** Ends the process (runMain passes process.exit: only bin entries end the process). */
+  exit: (code: ExitCode) => void;
+}
+
+/** The one stop path of a plugin process: every trigger ends in `shutdown(reason)`. */
+export interface Lifecycle {
+  /** Logs why, stops watching, stops the attached work (drained or not) and exits with `code`. */
+  shutdown(reason: StopReason, code?: ExitCode): void;
+  /** What to stop once it runs. A shutdown asked for before this runs now. */
+  attach(work: Stoppable): void;
+}
+
+/** After a bug, the stop gets this long before the process exits anyway. */
+const FATAL_STOP_MS = 1000;
+
+/**
+ * Installs the triggers (SIGTERM/SIGINT/SIGHUP, stdin EOF, parent change) before anything
+ * listens: a host may send SIGTERM as soon as the port accepts, and without a handler that would
+ * kill us with no exit code. Other triggers (fatal errors, workers giving up, the primary's stop
+ * message) call `shutdown` themselves. One shutdown runs; later ones are ignored, except a fatal
+ * error, which exits at once.
+ */
+export function startLifecycle({ log, drainMs, exit }: LifecycleOptions): Lifecycle {
+  let work: Stoppable | undefined;
+  let pending: { reason: StopReason; code: ExitCode } | undefined;
+  let stopping = false;
+  const shutdown = (reason: StopReason, code: ExitCode = ExitCode.OK): void => {
+    // A bug while starting or stopping ends the process now; anything else waits or is ignored.
+    if (reason === 'fatal-error' && (stopping || work === undefined)) {
+      exit(code);
+      return;
+    }
+    if (stopping) return;
+    if (work === undefined) {
+      pending ??= { reason, code };
+      return;
+    }
+    stopping = true;
+    unwatch();
+    log.info(`stopping (${reason})`);
+    if (reason === 'fatal-error') setTimeout(() => exit(code), FATAL_STOP_MS).unref();
+    work.stop(drainFor(reason, drainMs), reason).then(
+      () => {
+        removeSignals();
+        exit(code);
+      },
+      (error: unknown) => {
+        log.error(
+          `error while stopping: ${error instanceof Error ? error.message : String(error)}`,
+        );
+        exit(ExitCode.INTERNAL);
+      },
+    );
+  };
+  const removeSignals = handleSignals({
+    onStop: (reason) => shutdown(reason),
+    onForce: (code) => {
+      work?.abort();
+      exit(code);
+    },
+  });
+  const unwatch = watchParent({ onGone: (reason) => shutdown(reason) });
+  return {
+    shutdown,
+    attach(stoppable) {
+      work = stoppable;
+      if (pending !== undefined) shutdown(pending.reason, pending.code);
+    },
   };
 }

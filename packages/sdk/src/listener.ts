@@ -3,7 +3,29 @@ import { ListenError, errnoCode } from './errors.ts';
 import { formatEndpoint, type Endpoint } from './address.ts';
 
 function ignore(): void {
-  // An 'error' on a socket being refused: it is reset anyway.
+  // An 'error' on a socket being refused or waiting for its admission: it is reset anyway.
+}
+
+/**
+ * Decides whether an accepted connection may stay. The kernel's accept cannot be refused, so a
+ * connection over the limit is accepted and reset at once.
+ */
+export interface ConnectionGate {
+  /** true: keep it; false: reset it. A promise when another process keeps the count. */
+  acquire(): boolean | Promise<boolean>;
+  /** A kept connection closed. */
+  release(): void;
+}
+
+/** The gate of a single process: at most `max` connections open at once. */
+export function countingGate(max: number): ConnectionGate {
+  let open = 0;
+  return {
+    acquire: () => open < max && ++open > 0,
+    release: () => {
+      open--;
+    },
+  };
 }
 
 /**
@@ -17,9 +39,9 @@ export interface ListenOptions {
   hosts: readonly string[];
   /** 0 picks a free port (then all hosts share the first one picked). */
   port: number;
-  /** Most sockets open at once across all hosts; more are refused by the kernel accept. */
-  maxConnections?: number;
-  /** Called when a connection is refused because of maxConnections. */
+  /** Which connections may stay (e.g. `countingGate(max)`); default: all. */
+  gate?: ConnectionGate;
+  /** Called when the gate refused a connection (it has been reset). */
   onDrop?: () => void;
 }
 
@@ -77,24 +99,43 @@ export async function listen(
   const connections = new Set<Socket>();
   const servers: Server[] = [];
   const addresses: Endpoint[] = [];
-  const max = options.maxConnections ?? Infinity;
+  const gate = options.gate;
   const hasV4Any = options.hosts.includes('0.0.0.0');
   let port = options.port;
+  let closed = false;
   // One handler for every socket (no closure per connection).
   const forget = function (this: Socket): void {
     connections.delete(this);
+    gate?.release();
   };
-  const accept = (socket: Socket): void => {
-    if (connections.size >= max) {
-      options.onDrop?.();
-      socket.on('error', ignore);
-      socket.resetAndDestroy();
-      return;
-    }
+  const refuse = (socket: Socket): void => {
+    options.onDrop?.();
+    socket.on('error', ignore);
+    socket.resetAndDestroy();
+  };
+  const admit = (socket: Socket): void => {
     connections.add(socket);
     socket.once('close', forget);
     // The handler must attach its 'error' listener before returning (the relay does).
     onConnection(socket);
+  };
+  const accept = (socket: Socket): void => {
+    const verdict = gate?.acquire() ?? true;
+    if (verdict === true) admit(socket);
+    else if (verdict === false) refuse(socket);
+    else {
+      // Waiting for another process's answer: the socket buffers at most its high-water mark.
+      socket.on('error', ignore);
+      void verdict.then((ok) => {
+        socket.off('error', ignore);
+        if (!ok) refuse(socket);
+        else if (closed || socket.destroyed) {
+          gate?.release();
+          socket.on('error', ignore);
+          socket.resetAndDestroy();
+        } else admit(socket);
+      });
+    }
   };
   try {
     for (const host of options.hosts) {
@@ -117,6 +158,7 @@ export async function listen(
   // closed, so "stopped accepting" and "all closed" are two different promises.
   let allClosed: Promise<void> | undefined;
   const stopAccepting = (): Promise<void> => {
+    closed = true;
     allClosed ??= Promise.all(
       servers.map(
         (server) =>

@@ -1,5 +1,3 @@
-import { debuglog } from 'node:util';
-
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 const RANK: Readonly<Record<LogLevel, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
 
@@ -39,25 +37,50 @@ function formatFields(fields: LogFields): string {
   return out;
 }
 
+/** Bytes of log lines allowed to wait for a slow stderr reader before lines are dropped. */
+const STDERR_QUEUE_LIMIT = 64 * 1024;
+
 let stderrBroken = false;
+let stderrGuarded = false;
+let dropped = 0;
+
+/**
+ * Installed on the first line written, not at import: the package promises no import-time side
+ * effects (`"sideEffects": false`). An async EPIPE arrives as an 'error' event on the stream;
+ * without a listener it would crash us. When a reader catches up, say how many lines it missed.
+ */
+function guardStderr(): void {
+  stderrGuarded = true;
+  process.stderr.on('error', () => {
+    stderrBroken = true;
+  });
+  process.stderr.on('drain', () => {
+    if (dropped === 0 || stderrBroken) return;
+    const count = dropped;
+    dropped = 0;
+    process.stderr.write(`dropped ${count} log line(s): stderr was not being read\n`);
+  });
+}
 
 /**
  * Writes to fd 2, synchronously when it is a file or TTY (Node's default). A host that closed our
  * stderr (EPIPE/EBADF: a daemonized ss-libev did that) must not kill the plugin, so write errors
- * switch logging off instead of throwing (v2ray-plugin#29 died of exactly that).
+ * switch logging off instead of throwing (v2ray-plugin#29 died of exactly that). On a pipe nobody
+ * reads, writes queue in memory: past 64 KiB, lines are dropped and counted instead.
  */
 export const stderrSink: LogSink = (line) => {
   if (stderrBroken) return;
+  if (!stderrGuarded) guardStderr();
+  if (process.stderr.writableLength > STDERR_QUEUE_LIMIT) {
+    dropped++;
+    return;
+  }
   try {
     process.stderr.write(`${line}\n`);
   } catch {
     stderrBroken = true;
   }
 };
-// An async EPIPE arrives as an 'error' event on the stream; without a listener it would crash us.
-process.stderr.on('error', () => {
-  stderrBroken = true;
-});
 
 /**
  * A logger and its children. A child is made per connection, so it costs one small object: its
@@ -114,22 +137,85 @@ class LineLogger implements Logger {
   }
 }
 
-/** Creates a logger. Hot-path tracing can also go through NODE_DEBUG=sip003 (util.debuglog). */
+/** Creates a logger (default sink: stderr). */
 export function createLogger({ name, level = 'info', sink = stderrSink }: LoggerOptions): Logger {
   return new LineLogger(name, RANK[level], sink);
 }
 
-/** A logger that drops everything. */
-export const silentLogger: Logger = createLogger({
-  name: '',
-  level: 'error',
-  sink: () => undefined,
-});
-
-/** `NODE_DEBUG=sip003` tracing for per-chunk events; free when off. */
-export const trace = debuglog('sip003');
-
 /** Parses a level name; undefined if it is not one. */
 export function parseLogLevel(text: string | undefined): LogLevel | undefined {
   return text !== undefined && text in RANK ? (text as LogLevel) : undefined;
+}
+
+/** The line that sums up `count` events of one kind seen over `seconds`. */
+export type EventSummary = (count: number, seconds: number) => string;
+
+interface Window {
+  started: number;
+  count: number;
+  summary: EventSummary;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * Warnings a remote peer can trigger at will (refused connections, handshake timeouts, protocol
+ * errors) must not let it write our log. Per kind of event, the first one of a window is printed
+ * as it is; the others in that window are counted and summed up in one line when it ends
+ * (`refused 450 connections in the last 10 s (max-connections=50)`), and a flood that goes on
+ * gets one such line per window. Kinds are a small fixed set (error codes), so this is bounded.
+ */
+export class PeerEventLog {
+  readonly #log: Logger;
+  readonly #windowMs: number;
+  readonly #windows = new Map<string, Window>();
+
+  constructor(log: Logger, windowMs = 10_000) {
+    this.#log = log;
+    this.#windowMs = windowMs;
+  }
+
+  /** One event of kind `key`: `line` is printed if it opens a window, else counted. */
+  warn(key: string, line: string, summary: EventSummary, fields?: LogFields): void {
+    const open = this.#windows.get(key);
+    if (open !== undefined) {
+      open.count++;
+      open.summary = summary;
+      return;
+    }
+    this.#log.warn(line, fields);
+    this.#windows.set(key, {
+      started: Date.now(),
+      count: 0,
+      summary,
+      timer: setTimeout(() => this.#end(key), this.#windowMs).unref(),
+    });
+  }
+
+  /** Prints what is still counted (at shutdown) and forgets every window. */
+  flush(): void {
+    for (const [key, window] of this.#windows) {
+      clearTimeout(window.timer);
+      this.#summarize(window);
+      this.#windows.delete(key);
+    }
+  }
+
+  #end(key: string): void {
+    const window = this.#windows.get(key);
+    if (window === undefined) return;
+    if (window.count === 0) {
+      this.#windows.delete(key);
+      return;
+    }
+    this.#summarize(window);
+    window.count = 0;
+    window.started = Date.now();
+    window.timer = setTimeout(() => this.#end(key), this.#windowMs).unref();
+  }
+
+  #summarize(window: Window): void {
+    if (window.count === 0) return;
+    const seconds = Math.max(1, Math.round((Date.now() - window.started) / 1000));
+    this.#log.warn(window.summary(window.count, seconds));
+  }
 }

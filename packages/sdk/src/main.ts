@@ -1,12 +1,18 @@
-import { runPlugin, resolveConfig, type Plugin, type PluginHandle } from './plugin.ts';
+import cluster from 'node:cluster';
+import {
+  logLevelOf,
+  resolveConfig,
+  startPlugin,
+  type Plugin,
+  type ResolvedConfig,
+} from './plugin.ts';
 import type { OptionShape } from './schema.ts';
 import { describeOptions, HOST_ADDED_OPTIONS } from './schema.ts';
 import { ErrorCode, isPluginError } from './errors.ts';
-import { ExitCode, handleSignals, watchParent, type StopReason } from './lifecycle.ts';
-import { createLogger, parseLogLevel, stderrSink } from './log.ts';
-import cluster from 'node:cluster';
+import { ExitCode, startLifecycle } from './lifecycle.ts';
+import { createLogger, stderrSink } from './log.ts';
+import { followPrimary, primaryGate, runPrimary } from './cluster.ts';
 import { isSea } from 'node:sea';
-import { runPrimary } from './cluster.ts';
 
 /** Legacy argv some hosts add: Android's `-V` (VPN mode), `--fast-open`. Accepted, ignored. */
 const TOLERATED_ARGS: Readonly<Record<string, string>> = {
@@ -46,7 +52,7 @@ function exitCodeOf(error: unknown): ExitCode {
 /**
  * The whole life of a plugin executable: argv, configuration, listening, signals, parent death,
  * exit code. Call it from the plugin's bin entry (`runMain(plugin)`). This is the one place in the
- * SDK that ends the process.
+ * SDK that ends the process, always through the lifecycle's one `shutdown(reason)`.
  */
 export async function runMain<S extends OptionShape>(
   plugin: Plugin<S>,
@@ -93,81 +99,60 @@ export async function runMain<S extends OptionShape>(
     return;
   }
 
+  // The configuration is resolved once, here, and handed to whatever runs.
+  let config: ResolvedConfig<S>;
+  try {
+    config = resolveConfig(plugin, process.env);
+  } catch (error) {
+    if (!checkOnly) failStart(error);
+    write(`${plugin.name}: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = exitCodeOf(error);
+    return;
+  }
+  const warnings = [...argWarnings, ...config.warnings];
+  if (checkOnly) {
+    for (const w of warnings) write(`${plugin.name} warn ${w}`);
+    process.stdout.write(
+      `${plugin.name}: configuration OK (${config.mode}) ${JSON.stringify(config.options)}\n`,
+    );
+    return;
+  }
+
+  const log = createLogger({ name: plugin.name, level: logLevelOf(config.options, process.env) });
+  // Cluster workers share the primary's configuration: the primary has said its warnings.
+  if (!cluster.isWorker) for (const w of warnings) log.warn(w);
+  const lifecycle = startLifecycle({
+    log,
+    drainMs: config.options['drain-timeout'] * 1000,
+    exit: (code) => process.exit(code),
+  });
   const fatal = (label: string) => (error: unknown) => {
     write(
       `${plugin.name}: ${label}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
     );
-    process.exit(ExitCode.INTERNAL);
+    lifecycle.shutdown('fatal-error', ExitCode.INTERNAL);
   };
   process.on('uncaughtException', fatal('internal error (uncaught exception)'));
   process.on('unhandledRejection', fatal('internal error (unhandled rejection)'));
 
-  if (checkOnly) {
-    try {
-      const { mode, options, warnings } = resolveConfig(plugin, process.env);
-      for (const w of [...argWarnings, ...warnings]) write(`${plugin.name} warn ${w}`);
-      process.stdout.write(
-        `${plugin.name}: configuration OK (${mode}) ${JSON.stringify(options)}\n`,
-      );
-    } catch (error) {
-      write(`${plugin.name}: ${error instanceof Error ? error.message : String(error)}`);
-      process.exitCode = exitCodeOf(error);
-    }
+  if (cluster.isPrimary && config.mode === 'server' && config.options.workers > 1) {
+    runPrimary({
+      workers: config.options.workers,
+      argv,
+      maxConnections: config.options['max-connections'],
+      log,
+      lifecycle,
+    });
     return;
   }
-
-  if (cluster.isPrimary) {
-    let resolved;
-    try {
-      resolved = resolveConfig(plugin, process.env);
-    } catch (error) {
-      failStart(error);
-    }
-    if (resolved.mode === 'server' && resolved.options.workers > 1) {
-      const level =
-        resolved.options['log-level'] ?? parseLogLevel(process.env['SIP003_LOG_LEVEL']) ?? 'info';
-      const log = createLogger({ name: plugin.name, level });
-      for (const w of [...argWarnings, ...resolved.warnings]) log.warn(w);
-      process.exit(
-        await runPrimary({
-          workers: resolved.options.workers,
-          argv,
-          drainMs: resolved.options['drain-timeout'] * 1000,
-          log,
-        }),
-      );
-    }
-  }
-
-  // Signal handlers and the parent watch go in before the listeners open: a host may send
-  // SIGTERM as soon as the port accepts, and without a handler that would kill us with no exit
-  // code. A stop asked for during startup runs once the plugin is up.
-  let handle: PluginHandle | undefined;
-  let pending: StopReason | undefined;
-  const stop = (reason: StopReason): void => {
-    const running = handle;
-    if (running === undefined) {
-      pending ??= reason;
-      return;
-    }
-    // A host that is gone cannot wait for a drain: close at once (it must be gone within 1 s).
-    const drain = reason === 'stdin-closed' || reason === 'parent-exited' ? 0 : undefined;
-    running.log.info(`stopping (${reason})`);
-    unwatch();
-    running.close(drain).then(() => {
-      removeSignals();
-      process.exit(ExitCode.OK);
-    }, fatal('error while stopping'));
-  };
-  const removeSignals = handleSignals({
-    onStop: stop,
-    onForce: (code) => process.exit(code),
-  });
-  const unwatch = watchParent({ onGone: stop });
+  if (cluster.isWorker) followPrimary(lifecycle);
   try {
-    handle = await runPlugin(plugin, { env: process.env, warnings: argWarnings });
+    const handle = await startPlugin(plugin, config, {
+      log,
+      ...(cluster.isWorker ? { gate: primaryGate() } : {}),
+    });
+    lifecycle.attach({ stop: (drainMs) => handle.close(drainMs), abort: () => undefined });
   } catch (error) {
     failStart(error);
   }
-  if (pending !== undefined) stop(pending);
 }

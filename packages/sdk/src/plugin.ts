@@ -1,17 +1,24 @@
 import type { Socket } from 'node:net';
-import cluster from 'node:cluster';
 import { readEnv, type PluginEnv } from './env.ts';
 import { parseOptions } from './options.ts';
 import {
+  commonOptions,
   validateOptions,
   type CommonOptions,
   type OptionShape,
   type OptionValues,
 } from './schema.ts';
-import { ErrorCode, OptionsError, PluginError, errnoCode } from './errors.ts';
+import { ErrorCode, PluginError, errnoCode } from './errors.ts';
 import { formatEndpoint, isUnspecified, type Endpoint } from './address.ts';
-import { createLogger, parseLogLevel, type LogSink, type Logger } from './log.ts';
-import { listen, type Listener } from './listener.ts';
+import {
+  createLogger,
+  parseLogLevel,
+  PeerEventLog,
+  type LogLevel,
+  type LogSink,
+  type Logger,
+} from './log.ts';
+import { countingGate, listen, type ConnectionGate, type Listener } from './listener.ts';
 import { relay, isOrdinaryClose, type RelayConfig } from './relay.ts';
 import { ConnectionContext, type SharedContext } from './context.ts';
 import type { Mode, Session, SessionFactory } from './codec.ts';
@@ -20,6 +27,16 @@ declare const __SIP003_PLUGIN_VERSION__: string | undefined;
 
 /** A plugin's typed options: its own plus the SDK's common ones. */
 export type PluginOptions<S extends OptionShape> = OptionValues<S> & CommonOptions;
+
+/** The names of the SDK's common options (`server`, `log-level`, ...). */
+type CommonOptionName = keyof typeof commonOptions;
+
+/**
+ * A plugin's own option declarations. The common options are the SDK's: a plugin that declared
+ * `server` again could change what decides the mode, so those names do not compile here (and
+ * definePlugin throws a TypeError for them at run time).
+ */
+export type OwnOptionShape = OptionShape & Partial<Readonly<Record<CommonOptionName, never>>>;
 
 /** What a plugin author writes. */
 export interface PluginDefinition<S extends OptionShape = OptionShape> {
@@ -48,11 +65,17 @@ export interface Plugin<S extends OptionShape = OptionShape> extends PluginDefin
 
 /** Declares a plugin. A typed identity: it checks the definition and fills in the version. */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- a plugin with no options of its own
-export function definePlugin<const S extends OptionShape = {}>(
+export function definePlugin<const S extends OwnOptionShape = {}>(
   definition: PluginDefinition<S>,
 ): Plugin<S> {
   if (typeof definition.name !== 'string' || definition.name === '') {
     throw new TypeError('definePlugin: name must be a non-empty string');
+  }
+  const common = Object.keys(definition.options ?? {}).filter((key) => key in commonOptions);
+  if (common.length > 0) {
+    throw new TypeError(
+      `definePlugin: option ${common.map((key) => JSON.stringify(key)).join(', ')} is one of the SDK's common options (${Object.keys(commonOptions).join(', ')}); a plugin cannot redeclare it`,
+    );
   }
   if (definition.session !== undefined && typeof definition.session !== 'function') {
     throw new TypeError('definePlugin: session must be a function returning { encode, decode }');
@@ -81,8 +104,6 @@ export interface RunPluginOptions {
   logSink?: LogSink;
   /** Listen on this port instead of the environment's (0 = any free port; for tests). */
   listenPort?: number;
-  /** More warnings to log with the configuration's (e.g. about argv). */
-  warnings?: readonly string[];
 }
 
 /** A running plugin. */
@@ -101,7 +122,8 @@ export interface PluginHandle<O = unknown> {
   close(drainMs?: number): Promise<void>;
 }
 
-interface Resolved<S extends OptionShape> {
+/** A configuration read from the environment, checked against the mode. */
+export interface ResolvedConfig<S extends OptionShape = OptionShape> {
   env: PluginEnv;
   mode: Mode;
   options: PluginOptions<S>;
@@ -112,7 +134,7 @@ interface Resolved<S extends OptionShape> {
 export function resolveConfig<S extends OptionShape>(
   plugin: Plugin<S>,
   envVars: NodeJS.ProcessEnv,
-): Resolved<S> {
+): ResolvedConfig<S> {
   const env = readEnv(envVars);
   const entries = parseOptions(env.pluginOptions ?? '');
   const { values, warnings } = validateOptions(entries, {
@@ -131,11 +153,13 @@ export function resolveConfig<S extends OptionShape>(
       );
     }
   }
-  if (mode === 'server' && options.workers > 1 && env.remoteHosts.length === 0) {
-    throw new OptionsError(ErrorCode.OPTION_INVALID, 'workers', 'a listening address', undefined);
-  }
   warnings.push(...(plugin.check?.(options, mode) ?? []));
   return { env, mode, options, warnings };
+}
+
+/** The log level: the log-level option, else SIP003_LOG_LEVEL, else info. */
+export function logLevelOf(options: CommonOptions, envVars: NodeJS.ProcessEnv): LogLevel {
+  return options['log-level'] ?? parseLogLevel(envVars['SIP003_LOG_LEVEL']) ?? 'info';
 }
 
 /**
@@ -145,24 +169,35 @@ export function resolveConfig<S extends OptionShape>(
  */
 export async function runPlugin<S extends OptionShape>(
   plugin: Plugin<S>,
-  {
-    env: envVars = process.env,
-    logSink,
-    listenPort: portOverride,
-    warnings: extraWarnings = [],
-  }: RunPluginOptions = {},
+  { env: envVars = process.env, logSink, listenPort }: RunPluginOptions = {},
 ): Promise<PluginHandle<PluginOptions<S>>> {
-  const { env, mode, options, warnings } = resolveConfig(plugin, envVars);
-  const level = options['log-level'] ?? parseLogLevel(envVars['SIP003_LOG_LEVEL']) ?? 'info';
+  const config = resolveConfig(plugin, envVars);
   const log = createLogger({
     name: plugin.name,
-    level,
+    level: logLevelOf(config.options, envVars),
     ...(logSink === undefined ? {} : { sink: logSink }),
   });
-  // Cluster workers share one configuration: only the first repeats its warnings.
-  if (!cluster.isWorker || cluster.worker?.id === 1)
-    for (const warning of [...extraWarnings, ...warnings]) log.warn(warning);
+  for (const warning of config.warnings) log.warn(warning);
+  return startPlugin(plugin, config, {
+    log,
+    ...(listenPort === undefined ? {} : { listenPort }),
+  });
+}
 
+export interface StartOptions {
+  log: Logger;
+  /** Listen on this port instead of the environment's (0 = any free port). */
+  listenPort?: number;
+  /** Who admits connections (default: max-connections counted in this process). */
+  gate?: ConnectionGate;
+}
+
+/** Listens and relays with a configuration already resolved (runPlugin and runMain share it). */
+export async function startPlugin<S extends OptionShape>(
+  plugin: Plugin<S>,
+  { env, mode, options }: ResolvedConfig<S>,
+  { log, listenPort: portOverride, gate }: StartOptions,
+): Promise<PluginHandle<PluginOptions<S>>> {
   const listenHosts = mode === 'client' ? env.localHosts : env.remoteHosts;
   const listenPort = portOverride ?? (mode === 'client' ? env.localPort : env.remotePort);
   const upstream: readonly Endpoint[] =
@@ -181,6 +216,9 @@ export async function runPlugin<S extends OptionShape>(
     bytesIn: 0,
     bytesOut: 0,
   };
+  const maxConnections = options['max-connections'];
+  // What a remote peer can cause at will is logged at a bounded rate.
+  const peerEvents = new PeerEventLog(log);
   const factory = plugin.session;
   // Resolved whenever the last open connection closes (for the drain on shutdown).
   let idleWaiters: (() => void)[] = [];
@@ -203,11 +241,13 @@ export async function runPlugin<S extends OptionShape>(
         }
       } else {
         stats.failed++;
-        ctx.log.warn(`connection failed: ${error.message}`, {
-          code: errnoCode(error),
-          in: bytesIn,
-          out: bytesOut,
-        });
+        const code = errnoCode(error) ?? 'error';
+        peerEvents.warn(
+          `failed:${code}`,
+          `connection failed: ${error.message}`,
+          (count, seconds) => `${count} more connections failed (${code}) in the last ${seconds} s`,
+          { conn: ctx.id, code, in: bytesIn, out: bytesOut },
+        );
       }
       if (stats.active === 0 && idleWaiters.length > 0) {
         const waiters = idleWaiters;
@@ -250,10 +290,15 @@ export async function runPlugin<S extends OptionShape>(
       {
         hosts: listenHosts,
         port: listenPort,
-        maxConnections: options['max-connections'],
+        gate: gate ?? countingGate(maxConnections),
         onDrop: () => {
           stats.dropped++;
-          log.warn(`max-connections (${options['max-connections']}) reached; connection refused`);
+          peerEvents.warn(
+            'refused',
+            `max-connections (${maxConnections}) reached; connection refused`,
+            (count, seconds) =>
+              `refused ${count} more connections in the last ${seconds} s (max-connections=${maxConnections})`,
+          );
         },
       },
       onConnection,
@@ -287,6 +332,7 @@ export async function runPlugin<S extends OptionShape>(
         });
       }
       await listener.close();
+      peerEvents.flush();
     })();
     return closing;
   };

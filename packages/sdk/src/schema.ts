@@ -263,10 +263,7 @@ export function validateOptions<S extends OptionShape>(
     const first = result.error.issues[0];
     const key = String(first?.path[0] ?? 'SS_PLUGIN_OPTIONS');
     const message = result.error.issues
-      .map((issue) => {
-        const k = String(issue.path[0] ?? 'SS_PLUGIN_OPTIONS');
-        return issue.code === 'custom' ? `${k}: ${issue.message}` : `${k}: ${issue.message}`;
-      })
+      .map((issue) => `${String(issue.path[0] ?? 'SS_PLUGIN_OPTIONS')}: ${issue.message}`)
       .join('; ');
     const received = input[key];
     throw new OptionsError(

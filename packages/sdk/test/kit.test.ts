@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { describe, it, expect, afterEach } from 'vitest';
 import {
   collect,
-  connectTo,
+  openConnection,
   hashStream,
   seededBytes,
   sha256,
@@ -29,7 +29,7 @@ describe('test kit: writeChunked, collect, hashStream', () => {
     });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    return connectTo((server.address() as AddressInfo).port);
+    return openConnection((server.address() as AddressInfo).port);
   }
 
   /** Settles with the outcome of `p`, or "still waiting" after `ms`. */

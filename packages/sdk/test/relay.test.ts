@@ -2,23 +2,15 @@ import { connect, createServer, type Server, type Socket, type AddressInfo } fro
 import { once } from 'node:events';
 import { Transform } from 'node:stream';
 import { describe, it, expect, afterEach } from 'vitest';
-import {
-  definePlugin,
-  runPlugin,
-  option,
-  ProtocolError,
-  type Codec,
-  type PluginHandle,
-} from '../src/index.ts';
+import { definePlugin, runPlugin, option, ProtocolError, type Codec } from '../src/index.ts';
 import {
   startPluginPair,
   startEchoServer,
   collect,
-  connectTo,
+  openConnection as connectTo,
   seededBytes,
   writeChunked,
   checkCodecRoundTrip,
-  type TestServer,
 } from '../src/testing/index.ts';
 import { logCollector } from './helpers.ts';
 
@@ -356,69 +348,6 @@ describe('relay through a plugin pair', () => {
   });
 });
 
-describe('listening', () => {
-  it('hints at the missing "server" flag when SS_LOCAL is taken in client mode', async () => {
-    const taken = later(await startServer(() => undefined));
-    const error = await runPlugin(plain, {
-      env: {
-        SS_REMOTE_HOST: '127.0.0.1',
-        SS_REMOTE_PORT: '8388',
-        SS_LOCAL_HOST: '127.0.0.1',
-        SS_LOCAL_PORT: String(taken.port),
-      },
-      logSink: () => undefined,
-    }).catch((e: unknown) => e);
-    expect(error).toMatchObject({
-      code: 'SIP003_LISTEN_FAILED',
-      message: `cannot listen on 127.0.0.1:${taken.port}: address already in use (EADDRINUSE); something already listens there: if this is the server side (ss-server), add "server" to the plugin options`,
-    });
-  });
-
-  it('says a 0.0.0.0 SS_REMOTE_HOST means server mode', async () => {
-    await expect(
-      runPlugin(plain, {
-        env: {
-          SS_REMOTE_HOST: '0.0.0.0',
-          SS_REMOTE_PORT: '8388',
-          SS_LOCAL_HOST: '127.0.0.1',
-          SS_LOCAL_PORT: '1080',
-          SS_PLUGIN_OPTIONS: '',
-        },
-      }),
-    ).rejects.toMatchObject({
-      code: 'SIP003_MODE_MISMATCH',
-      message:
-        'SS_REMOTE_HOST is "0.0.0.0", an address to listen on, so this is the server side; add "server" to the plugin options (SS_PLUGIN_OPTIONS="")',
-    });
-  });
-
-  it('listens on every host of an a|b list, dual-stack, with one port', async () => {
-    const echo: TestServer = later(await startEchoServer());
-    const handle: PluginHandle = later(
-      await runPlugin(plain, {
-        env: {
-          SS_REMOTE_HOST: '127.0.0.1|::1',
-          SS_REMOTE_PORT: '1',
-          SS_LOCAL_HOST: '127.0.0.1',
-          SS_LOCAL_PORT: String(echo.port),
-          SS_PLUGIN_OPTIONS: 'server',
-        },
-        listenPort: 0,
-        logSink: () => undefined,
-      }),
-    );
-    expect(handle.addresses).toHaveLength(2);
-    const port = handle.addresses[0]!.port;
-    expect(handle.addresses[1]!.port).toBe(port);
-    for (const host of ['127.0.0.1', '::1']) {
-      const s = await connectTo(port, host);
-      const got = collect(s);
-      s.end(host);
-      expect((await got).toString()).toBe(host);
-    }
-  });
-});
-
 describe('asynchronous codecs', () => {
   it('keep order, backpressure and half-close when transform and flush return promises', async () => {
     const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -450,47 +379,6 @@ describe('asynchronous codecs', () => {
     expect(report.steps).toHaveLength(10);
     expect(flushed).toBeGreaterThan(0);
   }, 120_000);
-});
-
-describe('dual-stack listening', () => {
-  const start = async (hosts: string, echoPort: number): Promise<PluginHandle> =>
-    later(
-      await runPlugin(plain, {
-        env: {
-          SS_REMOTE_HOST: hosts,
-          SS_REMOTE_PORT: '1',
-          SS_LOCAL_HOST: '127.0.0.1',
-          SS_LOCAL_PORT: String(echoPort),
-          SS_PLUGIN_OPTIONS: 'server',
-        },
-        listenPort: 0,
-        logSink: () => undefined,
-      }),
-    );
-  const roundTrip = async (port: number, host: string): Promise<string> => {
-    const s = await connectTo(port, host);
-    const got = collect(s);
-    s.end(host);
-    return (await got).toString();
-  };
-
-  it('"::" alone accepts IPv4 and IPv6 clients on one socket', async () => {
-    const echo = later(await startEchoServer());
-    const handle = await start('::', echo.port);
-    expect(handle.addresses).toHaveLength(1);
-    const port = handle.addresses[0]!.port;
-    expect(await roundTrip(port, '127.0.0.1')).toBe('127.0.0.1');
-    expect(await roundTrip(port, '::1')).toBe('::1');
-  });
-
-  it('"0.0.0.0|::" binds each family on its own socket instead of failing with EADDRINUSE', async () => {
-    const echo = later(await startEchoServer());
-    const handle = await start('0.0.0.0|::', echo.port);
-    expect(handle.addresses.map((a) => a.host)).toEqual(['0.0.0.0', '::']);
-    const port = handle.addresses[0]!.port;
-    expect(await roundTrip(port, '127.0.0.1')).toBe('127.0.0.1');
-    expect(await roundTrip(port, '::1')).toBe('::1');
-  });
 });
 
 describe('a session factory that throws', () => {

@@ -10,7 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   collect,
-  connectTo,
+  openConnection,
   freePort,
   hashStream,
   seededBytes,
@@ -217,7 +217,7 @@ export async function startSniffer(targetPort: number, keep = 4096): Promise<Sni
     inbound.pause();
     inbound.on('error', () => undefined);
     inbound.on('close', () => sockets.delete(inbound));
-    connectTo(targetPort).then(
+    openConnection(targetPort).then(
       (outbound) => {
         sockets.add(outbound);
         outbound.on('error', () => inbound.destroy());
@@ -268,7 +268,7 @@ export function echoPayloads(count: number, seed: number): Buffer[] {
  * destroys the socket. simple-obfs turns a FIN into a full close, so nothing is half-closed.
  */
 async function echoOne(port: number, payload: Buffer, timeoutMs: number): Promise<void> {
-  const socket = await connectTo(port);
+  const socket = await openConnection(port);
   await new Promise<void>((resolveEcho, rejectEcho) => {
     const chunks: Buffer[] = [];
     let got = 0;
@@ -416,7 +416,7 @@ export async function checkBareTransfers(
     const wantDown = cachedBytes(bytes, seed + 1).sha;
 
     let t0 = performance.now();
-    const upSocket = await connectTo(upPair.port);
+    const upSocket = await openConnection(upPair.port);
     const answer = collect(upSocket, 60_000);
     const length = Buffer.alloc(8);
     length.writeBigUInt64BE(BigInt(bytes));
@@ -431,7 +431,7 @@ export async function checkBareTransfers(
       );
 
     t0 = performance.now();
-    const downSocket = await connectTo(downPair.port);
+    const downSocket = await openConnection(downPair.port);
     const hashed = hashStream(downSocket, 60_000);
     downSocket.write('x');
     const got = await hashed;

@@ -1,47 +1,44 @@
+import { parseArgs as parseArgv } from 'node:util';
 import { ErrorCode, PluginError } from '../errors.ts';
 
-/** Parsed command line: flags with values, boolean flags and positionals. */
+/** The options of a command: each `--name` takes a string, or is a boolean flag. */
+export type ArgSpec = Readonly<Record<string, { type: 'string' | 'boolean' }>>;
+
+/** Parsed command line: `values` keyed by long name (without `--`), then positionals. */
 export interface ParsedArgs {
-  values: Map<string, string>;
-  flags: Set<string>;
+  values: Readonly<Record<string, string | boolean | undefined>>;
   positionals: string[];
 }
 
 /**
- * A small argv parser: `--name value`, `--name=value`, boolean `--flag`; `spec` lists which names
- * take a value and which are booleans. Anything else is a usage error naming the argument.
+ * `util.parseArgs` (strict, positionals allowed) with its errors turned into one-line
+ * `SIP003_USAGE` errors that name the argument: `--name=value`, `--name value`, `--flag`.
  */
-export function parseArgs(
+export function parseCommandLine(
   argv: readonly string[],
-  spec: { values: readonly string[]; flags: readonly string[] },
+  spec: ArgSpec,
   command: string,
 ): ParsedArgs {
-  const values = new Map<string, string>();
-  const flags = new Set<string>();
-  const positionals: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('-') || arg === '-') {
-      positionals.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (spec.flags.includes(name) && eq < 0) {
-      flags.add(name);
-    } else if (spec.values.includes(name)) {
-      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined)
-        throw new PluginError(ErrorCode.USAGE, `${command}: ${name} needs a value`);
-      values.set(name, value);
-    } else {
-      throw new PluginError(
-        ErrorCode.USAGE,
-        `${command}: unknown argument ${JSON.stringify(arg)} (see ${command} --help)`,
-      );
-    }
+  try {
+    const { values, positionals } = parseArgv({
+      args: [...argv],
+      options: spec,
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values, positionals };
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const name = /'(-[^' ]+)/.exec((error as Error).message)?.[1] ?? '?';
+    throw new PluginError(
+      ErrorCode.USAGE,
+      code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
+        ? spec[name.replace(/^--/, '')]?.type === 'boolean'
+          ? `${command}: ${name} takes no value`
+          : `${command}: ${name} needs a value`
+        : `${command}: unknown argument ${JSON.stringify(name)} (see ${command} --help)`,
+    );
   }
-  return { values, flags, positionals };
 }
 
 const UNITS: Readonly<Record<string, number>> = {

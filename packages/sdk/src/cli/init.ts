@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { parseArgs } from './args.ts';
+import { parseCommandLine } from './args.ts';
 import { usageError } from './failures.ts';
 import { projectFiles } from './init-templates.ts';
 
@@ -40,8 +40,12 @@ export async function initCommand(
   argv: readonly string[],
   io: { stdout(line: string): void },
 ): Promise<number> {
-  const args = parseArgs(argv, { values: ['--name', '--sdk'], flags: ['--help'] }, 'init');
-  if (args.flags.has('--help')) {
+  const args = parseCommandLine(
+    argv,
+    { name: { type: 'string' }, sdk: { type: 'string' }, help: { type: 'boolean' } },
+    'init',
+  );
+  if (args.values['help'] === true) {
     io.stdout(INIT_USAGE);
     return 0;
   }
@@ -49,14 +53,14 @@ export async function initCommand(
   if (target === undefined || extra.length > 0)
     throw usageError('init: expected one <dir> (see sip003 init --help)');
   const dir = resolve(target);
-  const name = args.values.get('--name') ?? basename(dir);
+  const name = (args.values['name'] as string | undefined) ?? basename(dir);
   if (!NPM_NAME.test(name) || name.length > 214)
     throw usageError(
       `init: --name: expected a lowercase npm package name (a-z, 0-9, - . _ ~), got ${JSON.stringify(name)}`,
     );
   if (!(await isEmptyOrMissing(dir)))
     throw usageError(`init: ${target} exists and is not empty; give a new or empty folder`);
-  const sdk = args.values.get('--sdk') ?? `^${await sdkVersion()}`;
+  const sdk = (args.values['sdk'] as string | undefined) ?? `^${await sdkVersion()}`;
   const files = projectFiles({ name, sdk });
   for (const [path, text] of files) {
     await mkdir(dirname(join(dir, path)), { recursive: true });

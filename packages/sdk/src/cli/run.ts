@@ -2,20 +2,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs, parseSize } from './args.ts';
+import { parseCommandLine, parseSize } from './args.ts';
 import { parseEndpoint, formatEndpoint, type Endpoint } from '../address.ts';
 import { parseOptions } from '../options.ts';
 import { ErrorCode, PluginError } from '../errors.ts';
 import {
   startEchoServer,
-  connectTo,
+  openConnection,
   seededBytes,
   sha256,
   writeChunked,
   readAtLeast,
   type TestServer,
 } from '../testing/servers.ts';
-import { freePort } from '../testing/processes.ts';
+import { freePort, stopChild, waitForPort } from '../testing/processes.ts';
 
 export const RUN_USAGE = `usage: sip003 run <plugin> [options]
 
@@ -35,6 +35,19 @@ them, unless --serve keeps the pair running for your own traffic.
   --bytes <size>           bytes to send and check, e.g. 64KiB, 16MiB (default 16MiB)
   --serve                  keep running until Ctrl-C and print where to connect
 `;
+
+const RUN_ARGS = {
+  options: { type: 'string' },
+  'client-options': { type: 'string' },
+  'server-options': { type: 'string' },
+  'server-plugin': { type: 'string' },
+  'client-plugin': { type: 'string' },
+  target: { type: 'string' },
+  bytes: { type: 'string' },
+  serve: { type: 'boolean' },
+  'no-server-flag': { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
 
 function launch(
   path: string,
@@ -59,44 +72,13 @@ function launch(
   return child;
 }
 
-/** Waits until something accepts on the port (bounded), or the child exits. */
-async function waitListening(
-  port: number,
-  child: ChildProcess,
-  label: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let attempt = 0; attempt < 400 && Date.now() < deadline; attempt++) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new PluginError(
-        ErrorCode.LISTEN_FAILED,
-        `${label} exited (${child.exitCode ?? child.signalCode}) before listening on port ${port}`,
-      );
-    }
-    try {
-      const probe = await connectTo(port);
-      probe.destroy();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 25));
-    }
+/** Waits until the plugin accepts on its port; a failure is a one-line LISTEN_FAILED. */
+async function waitListening(port: number, child: ChildProcess, label: string): Promise<void> {
+  try {
+    await waitForPort(port, { child });
+  } catch (error) {
+    throw new PluginError(ErrorCode.LISTEN_FAILED, `${label}: ${(error as Error).message}`);
   }
-  throw new PluginError(
-    ErrorCode.LISTEN_FAILED,
-    `${label} is not listening on port ${port} after ${timeoutMs} ms`,
-  );
-}
-
-async function stop(child: ChildProcess): Promise<number | string> {
-  if (child.exitCode !== null || child.signalCode !== null)
-    return child.exitCode ?? child.signalCode ?? '?';
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
-  return child.exitCode ?? child.signalCode ?? '?';
 }
 
 function checkOptions(text: string | undefined, flag: string): string {
@@ -118,48 +100,34 @@ export async function runCommand(
   argv: readonly string[],
   io: { stdout(line: string): void; stderr(line: string): void },
 ): Promise<number> {
-  const args = parseArgs(
-    argv,
-    {
-      values: [
-        '--options',
-        '--client-options',
-        '--server-options',
-        '--server-plugin',
-        '--client-plugin',
-        '--target',
-        '--bytes',
-      ],
-      flags: ['--serve', '--no-server-flag', '--help'],
-    },
-    'sip003 run',
-  );
-  if (args.flags.has('--help')) {
+  const { values, positionals } = parseCommandLine(argv, RUN_ARGS, 'sip003 run');
+  const text = (name: string): string | undefined => values[name] as string | undefined;
+  if (values['help'] === true) {
     io.stdout(RUN_USAGE);
     return 0;
   }
-  const plugin = args.positionals[0];
+  const plugin = positionals[0];
   if (
     plugin === undefined &&
-    !(args.values.has('--client-plugin') && args.values.has('--server-plugin'))
+    !(text('client-plugin') !== undefined && text('server-plugin') !== undefined)
   ) {
     throw new PluginError(
       ErrorCode.USAGE,
       'sip003 run: expected a plugin executable, got nothing (see sip003 run --help)',
     );
   }
-  if (args.positionals.length > 1)
+  if (positionals.length > 1)
     throw new PluginError(
       ErrorCode.USAGE,
-      `sip003 run: expected one plugin, got ${args.positionals.length}: ${args.positionals.join(' ')}`,
+      `sip003 run: expected one plugin, got ${positionals.length}: ${positionals.join(' ')}`,
     );
-  const clientPath = resolve(args.values.get('--client-plugin') ?? plugin ?? '');
-  const serverPath = resolve(args.values.get('--server-plugin') ?? plugin ?? '');
+  const clientPath = resolve(text('client-plugin') ?? plugin ?? '');
+  const serverPath = resolve(text('server-plugin') ?? plugin ?? '');
   for (const [flag, path] of [
     ['client plugin', clientPath],
     ['server plugin', serverPath],
   ] as const) {
-    const bare = args.values.get(flag === 'client plugin' ? '--client-plugin' : '--server-plugin');
+    const bare = text(flag === 'client plugin' ? 'client-plugin' : 'server-plugin');
     if (!existsSync(path) && (bare === undefined || bare.includes('/'))) {
       throw new PluginError(
         ErrorCode.USAGE,
@@ -167,17 +135,14 @@ export async function runCommand(
       );
     }
   }
-  const common = checkOptions(args.values.get('--options'), '--options');
-  const clientOpts = join(
-    common,
-    checkOptions(args.values.get('--client-options'), '--client-options'),
-  );
+  const common = checkOptions(text('options'), '--options');
+  const clientOpts = join(common, checkOptions(text('client-options'), '--client-options'));
   const serverOpts = join(
-    args.flags.has('--no-server-flag') ? '' : 'server',
+    values['no-server-flag'] === true ? '' : 'server',
     common,
-    checkOptions(args.values.get('--server-options'), '--server-options'),
+    checkOptions(text('server-options'), '--server-options'),
   );
-  const bytesText = args.values.get('--bytes') ?? '16MiB';
+  const bytesText = text('bytes') ?? '16MiB';
   const bytes = parseSize(bytesText);
   if (bytes === undefined)
     throw new PluginError(
@@ -185,7 +150,7 @@ export async function runCommand(
       `sip003 run: --bytes: expected a size such as 65536, 64KiB or 16MiB, got ${JSON.stringify(bytesText)}`,
     );
   let target: Endpoint | undefined;
-  const targetText = args.values.get('--target');
+  const targetText = text('target');
   if (targetText !== undefined) {
     target = parseEndpoint(targetText);
     if (target === undefined)
@@ -242,7 +207,7 @@ export async function runCommand(
       `  client options: ${JSON.stringify(clientOpts)}, server options: ${JSON.stringify(serverOpts)}`,
     );
 
-    if (args.flags.has('--serve') || echo === undefined) {
+    if (values['serve'] === true || echo === undefined) {
       io.stdout('serving; press Ctrl-C to stop');
       await Promise.race([
         once(process, 'SIGINT'),
@@ -254,7 +219,7 @@ export async function runCommand(
     }
     const data = seededBytes(bytes, Date.now() & 0xffff);
     const t0 = performance.now();
-    const socket = await connectTo(clientPort);
+    const socket = await openConnection(clientPort);
     // Read the echo back before sending FIN: simple-obfs and ss-libev turn a half-close into a
     // full close, and this command must work with them too.
     const received = readAtLeast(socket, bytes, 120_000);
@@ -277,7 +242,7 @@ export async function runCommand(
     }
     return ok ? 0 : 1;
   } finally {
-    const codes = await Promise.all(children.map(stop));
+    const codes = await Promise.all(children.map((child) => stopChild(child)));
     if (codes.length > 0) io.stdout(`stopped plugins (exit codes: ${codes.join(', ')})`);
     await echo?.close();
   }

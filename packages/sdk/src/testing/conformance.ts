@@ -7,7 +7,7 @@ import { describeDifference } from './compare.ts';
 import { startPluginPair, type PairOptionValues, type PluginPair } from './pair.ts';
 import {
   collect,
-  connectTo,
+  openConnection as connectTo,
   seededBytes,
   sha256,
   startEchoServer,

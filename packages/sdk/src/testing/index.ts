@@ -16,7 +16,7 @@ export {
   startEchoServer,
   startReplyAfterFinServer,
   collect,
-  connectTo,
+  openConnection,
   sha256,
   seededBytes,
   writeChunked,

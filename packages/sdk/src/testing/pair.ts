@@ -3,7 +3,7 @@ import { runPlugin, type Plugin, type PluginHandle, type PluginOptions } from '.
 import type { CommonOptions, OptionShape } from '../schema.ts';
 import { formatOptions } from '../options.ts';
 import type { LogSink } from '../log.ts';
-import { connectTo } from './servers.ts';
+import { openConnection } from './servers.ts';
 
 /**
  * Option values a test passes to `plugin`, keyed by the plugin's option names and the SDK's common
@@ -88,7 +88,7 @@ export async function startPluginPair<S extends OptionShape>(
     server,
     port,
     host,
-    connect: () => connectTo(port, host),
+    connect: () => openConnection(port, host),
     async close() {
       await Promise.all([client.close(0), server.close(0)]);
     },

@@ -3,7 +3,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
-import { connectTo } from './servers.ts';
+import { openConnection } from './servers.ts';
 
 /** The env variable that turns a missing interop binary from a skip into a failure (CI sets it). */
 export const REQUIRE_INTEROP = 'SIP003_REQUIRE_INTEROP';
@@ -94,7 +94,7 @@ export async function waitForPort(
       );
     }
     try {
-      (await connectTo(port, host)).destroy();
+      (await openConnection(port, host)).destroy();
       return;
     } catch {
       await new Promise((r) => setTimeout(r, 20));
@@ -128,12 +128,22 @@ export function startProcess(
     child,
     output: () => output,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
+      await stopChild(child);
     },
   };
+}
+
+/**
+ * Ends a child by PID: SIGTERM, then SIGKILL after `graceMs`. Resolves with its exit code or the
+ * signal that ended it.
+ */
+export async function stopChild(child: ChildProcess, graceMs = 3000): Promise<number | string> {
+  if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+  return child.exitCode ?? child.signalCode ?? '?';
 }

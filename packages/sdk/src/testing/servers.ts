@@ -107,7 +107,7 @@ export function collect(socket: Socket, timeoutMs = 30_000): Promise<Buffer> {
 }
 
 /** Opens a TCP connection with allowHalfOpen, resolved once connected. */
-export async function connectTo(port: number, host = '127.0.0.1'): Promise<Socket> {
+export async function openConnection(port: number, host = '127.0.0.1'): Promise<Socket> {
   const socket = connect({ host, port, allowHalfOpen: true, noDelay: true });
   await once(socket, 'connect');
   return socket;

@@ -3,7 +3,7 @@ import { createServer, isIP, type AddressInfo, type Socket } from 'node:net';
 import { freePort, startProcess, waitForPort, type ManagedProcess } from './processes.ts';
 import {
   collect,
-  connectTo,
+  openConnection,
   hashStream,
   seededBytes,
   sha256,
@@ -229,7 +229,7 @@ export async function socks5Connect(
   port: number,
   timeoutMs = 10_000,
 ): Promise<Socket> {
-  const socket = await connectTo(proxyPort);
+  const socket = await openConnection(proxyPort);
   // A reset during the handshake (the host or its plugin dying, as when a test checks that a
   // chain cannot start) must reject this call, never surface as an uncaught 'error'.
   let failure: Error | undefined;
