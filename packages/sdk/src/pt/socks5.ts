@@ -148,7 +148,7 @@ export function socks5Dial({
     };
     const onError = (error: Error): void => fail(error.message, error);
     const onEnd = (): void =>
-      fail(`closed the connection before granting ${formatEndpoint(target)}`);
+      fail(`proxy closed the connection before granting ${formatEndpoint(target)}`);
     const onAbort = (): void => fail('dial aborted');
     const timer = setTimeout(
       () => fail(`no tunnel to ${formatEndpoint(target)} within ${timeoutMs / 1000} s`),
@@ -179,7 +179,7 @@ export function socks5Dial({
       if (head[0] !== 5) return fail(`not a SOCKS5 reply (${head.toString('hex')})`);
       if (head[1] !== 0)
         return fail(
-          `refused ${formatEndpoint(target)}: ${REPLIES[head[1]!] ?? `reply code ${head[1]}`}`,
+          `CONNECT refused with code ${head[1]} (${REPLIES[head[1]!] ?? 'unassigned'}) for ${formatEndpoint(target)}`,
         );
       const rest = head[3] === 1 ? 6 : head[3] === 4 ? 18 : head[3] === 3 ? -1 : 0;
       if (rest === 0) return fail(`reply with unknown address type ${head[3]}`);

@@ -145,7 +145,9 @@ describe('socks5Dial', () => {
       socks5Dial({ proxy: proxy(refused.port), target: { host: '10.0.0.1', port: 9 } }),
     ).rejects.toMatchObject({
       code: 'SIP003_DIAL_FAILED',
-      message: expect.stringMatching(/refused 10\.0\.0\.1:9: connection refused$/),
+      message: expect.stringMatching(
+        /CONNECT refused with code 5 \(connection refused\) for 10\.0\.0\.1:9$/,
+      ),
     });
     const badAuth = await fakeSocks({ authStatus: 1 });
     await expect(
