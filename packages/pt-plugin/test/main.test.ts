@@ -1,5 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { missingBinaries } from '@sip003/sdk/testing';
 import { describe, it, expect } from 'vitest';
 import { plugin } from './kit.ts';
 
@@ -49,6 +52,22 @@ describe('pt-plugin executable: configuration errors before the PT starts', () =
       'pt-plugin: SS_REMOTE_HOST must be one IP address for the transport to listen on, got "a.example|b.example"',
     );
   });
+
+  it.skipIf(missingBinaries(['obfs4proxy']).length > 0)(
+    "exits 2 quoting obfs4proxy's SMETHOD-ERROR for a transport it cannot serve",
+    () => {
+      const state = mkdtempSync(join(tmpdir(), 'pt-plugin-main-'));
+      try {
+        const { code, stderr } = run(`server;transport=meek_lite;state=${state}`);
+        expect(code).toBe(2);
+        expect(stderr.trim()).toMatch(
+          /^pt-plugin: transport: \S*obfs4proxy could not start meek_lite: server not supported$/,
+        );
+      } finally {
+        rmSync(state, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('--check masks secrets; --help lists the options', () => {
     const check = run(`cert=${CERT}`, ['--check']);

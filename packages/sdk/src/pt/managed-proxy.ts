@@ -163,6 +163,7 @@ export function startManagedProxy(options: ManagedProxyOptions): Promise<Managed
   });
 
   const handle = (message: PtMessage, line: string): void => {
+    keep(line);
     if (message.kind === 'LOG') {
       forwardLog(log, message.severity, `${transport}: ${message.message}`);
       return;
@@ -171,7 +172,6 @@ export function startManagedProxy(options: ManagedProxyOptions): Promise<Managed
       if (log.debugEnabled) log.debug(`${transport} status`, message.fields);
       return;
     }
-    keep(line);
     const fail = onStartupFailure;
     if (fail === undefined) {
       // After startup only LOG and STATUS carry meaning; anything else is quoted if the PT dies.

@@ -118,7 +118,11 @@ export async function runManagedTransport<S extends OptionShape>(
   };
   // However this process ends, the PT goes with it (a SIGKILL of ours closes its stdin instead).
   process.once('exit', () => {
-    if (proxy !== undefined) process.kill(proxy.pid, 'SIGKILL');
+    try {
+      if (proxy !== undefined) process.kill(proxy.pid, 'SIGKILL');
+    } catch {
+      // Already gone (ESRCH): nothing to take along.
+    }
     removeTemp();
   });
 
@@ -154,6 +158,7 @@ export async function runManagedTransport<S extends OptionShape>(
       pending ??= reason;
       return;
     }
+    if (exiting) return; // already on the way out (a failed start, or a PT that died)
     log.info(`stopping (${reason})`);
     // A host that is gone cannot wait for a drain: close at once.
     void finish(
