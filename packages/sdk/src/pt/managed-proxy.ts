@@ -141,7 +141,9 @@ export function startManagedProxy(options: ManagedProxyOptions): Promise<Managed
   let onStartupFailure: ((error: Error) => void) | undefined;
 
   const exited = new Promise<ManagedProxyExit>((resolve) => {
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': by then its stdout and stderr are read to the end, so the last lines
+    // quoted are really the last.
+    child.once('close', (code, signal) => {
       const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
       resolve({
         code,
