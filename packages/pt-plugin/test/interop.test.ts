@@ -180,16 +180,23 @@ describe.skipIf(missing.length > 0)(
       }
     });
 
-    it('SIGTERM: the plugin and its obfs4proxy both exit 0', async () => {
-      const other = await startClient(server.port, `${server.clientOptions};log-level=debug`);
-      const pt = await ptPid(other.proc);
-      const exited = once(other.proc.child, 'exit');
-      other.proc.child.kill('SIGTERM');
-      const [code] = (await exited) as [number | null];
-      expect(code).toBe(0);
-      expect(alive(pt)).toBe(false);
-      expect(other.proc.output()).toMatch(/obfs4proxy \(obfs4 client\) exited \(exit code 0\)/);
-    });
+    for (const side of ['client', 'server'] as const) {
+      it(`SIGTERM (${side}): the plugin and its obfs4proxy both exit 0`, async () => {
+        const other =
+          side === 'client'
+            ? await startClient(server.port, `${server.clientOptions};log-level=debug`)
+            : await startServer(stateDir, upstream.port);
+        const pt = await ptPid(other.proc);
+        const exited = once(other.proc.child, 'exit');
+        other.proc.child.kill('SIGTERM');
+        const [code] = (await exited) as [number | null];
+        expect(code).toBe(0);
+        expect(alive(pt)).toBe(false);
+        expect(other.proc.output()).toMatch(
+          new RegExp(`obfs4proxy \\(obfs4 ${side}\\) exited \\(exit code 0\\)`),
+        );
+      });
+    }
   },
 );
 
