@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { ErrorCode, OptionsError, PluginError } from '../errors.ts';
 import { formatEndpoint, type Endpoint } from '../address.ts';
 import type { Logger } from '../log.ts';
@@ -64,6 +64,38 @@ export interface ManagedProxy {
 const KEEP_LINES = 8;
 const LINE_MAX = 4096;
 
+/**
+ * Calls `onLine` for each NL-terminated line of `stream` (pt-spec 3.3), without the NL. Unlike
+ * readline it holds at most `LINE_MAX` characters: a longer line is cut there (its rest dropped up
+ * to the next NL), so a PT writing without newlines cannot grow our memory. A last line without NL
+ * is delivered at the end.
+ */
+function readLines(stream: Readable, onLine: (line: string) => void): void {
+  let pending = '';
+  let skipping = false;
+  stream.setEncoding('utf8');
+  stream.on('data', (text: string) => {
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      const line = pending + text.slice(start, nl);
+      pending = '';
+      start = nl + 1;
+      if (skipping) skipping = false;
+      else onLine(line.length > LINE_MAX ? line.slice(0, LINE_MAX) : line);
+    }
+    if (skipping) return;
+    pending += text.slice(start);
+    if (pending.length > LINE_MAX) {
+      onLine(pending.slice(0, LINE_MAX));
+      pending = '';
+      skipping = true;
+    }
+  });
+  stream.on('end', () => {
+    if (pending !== '' && !skipping) onLine(pending);
+  });
+}
+
 /** Builds the PT 1.0 environment (pt-spec 3.2). */
 export function ptEnvironment(options: ManagedProxyOptions): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
@@ -124,7 +156,7 @@ export function startManagedProxy(options: ManagedProxyOptions): Promise<Managed
   });
   const recent: string[] = [];
   const keep = (line: string): void => {
-    recent.push(line.length > LINE_MAX ? `${line.slice(0, LINE_MAX)}...` : line);
+    recent.push(line);
     if (recent.length > KEEP_LINES) recent.shift();
   };
   const lastLines = (): string =>
@@ -279,12 +311,10 @@ export function startManagedProxy(options: ManagedProxyOptions): Promise<Managed
   };
 
   let ready: () => void = () => undefined;
-  const stdout = createInterface({ input: child.stdout!, crlfDelay: Infinity });
-  stdout.on('line', (line) => handle(parsePtLine(line), line));
-  const stderr = createInterface({ input: child.stderr!, crlfDelay: Infinity });
-  stderr.on('line', (line) => {
+  readLines(child.stdout!, (line) => handle(parsePtLine(line), line));
+  readLines(child.stderr!, (line) => {
     keep(line);
-    log.warn(`${transport} stderr: ${line.slice(0, LINE_MAX)}`);
+    log.warn(`${transport} stderr: ${line}`);
   });
 
   let stopped: Promise<ManagedProxyExit> | undefined;

@@ -189,6 +189,20 @@ describe('startManagedProxy (PT 1.0 managed proxy)', () => {
     );
   });
 
+  it('holds at most 4096 characters of a line: a huge one is cut and startup goes on', async () => {
+    const { proxy } = start([
+      'x'.repeat(100_000),
+      'VERSION 1',
+      'CMETHOD obfs4 socks5 127.0.0.1:2222',
+      'CMETHODS DONE',
+    ]);
+    const running = await proxy;
+    process.kill(running.pid, 'SIGKILL');
+    const { message } = await running.exited;
+    expect(message).toContain(`"${'x'.repeat(4096)}" | "VERSION 1"`);
+    expect(message.length).toBeLessThan(4096 + 500);
+  });
+
   it('stop() escalates to SIGTERM, then SIGKILL, for a PT that ignores stdin', async () => {
     const { proxy } = start(
       ['VERSION 1', 'CMETHOD obfs4 socks5 127.0.0.1:2222', 'CMETHODS DONE'],
