@@ -4,8 +4,8 @@
  * as a SIP003 plugin. The transport runs in obfs4proxy, our child; this package only declares the
  * options and says what goes where. The machinery is `@sip003/sdk/pt`.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import {
   ErrorCode,
   OptionsError,
@@ -70,6 +70,7 @@ const ptPlugin = definePlugin({
   options,
   check(values, mode) {
     resolveExecutable(values.exec);
+    if (values.state !== undefined) checkStateDir(values.state);
     if (mode === 'server') {
       if (values.state === undefined)
         throw new OptionsError(
@@ -99,6 +100,42 @@ const ptPlugin = definePlugin({
 });
 
 export default ptPlugin;
+
+/**
+ * `state` must be a writable directory, or not exist yet under a writable one (obfs4proxy creates
+ * it). Checked here so a typo is a one-line configuration error, not a PT that dies at start.
+ */
+function checkStateDir(state: string): void {
+  const fail = (why: string): never => {
+    throw new OptionsError(
+      ErrorCode.OPTION_INVALID,
+      'state',
+      'a writable directory',
+      state,
+      `state: ${JSON.stringify(state)} ${why}`,
+    );
+  };
+  let path = resolve(state);
+  for (let i = 0; i < 64; i++) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch {
+      const parent = dirname(path);
+      if (parent === path) break;
+      path = parent;
+      continue;
+    }
+    if (!isDir) return fail(`is not a directory (${path} is a file)`);
+    try {
+      accessSync(path, constants.W_OK | constants.X_OK);
+    } catch {
+      return fail(`cannot be written (${path})`);
+    }
+    return;
+  }
+  fail('has no existing parent directory');
+}
 
 /** What runs: obfs4proxy with the options' transport, arguments and state directory. */
 export const transportSpec: ManagedTransportSpec<Options> = {

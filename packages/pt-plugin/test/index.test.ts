@@ -72,6 +72,11 @@ describe('pt-plugin options', () => {
     ],
     ['a server without state', 'server', /^state: the server needs a state directory/],
     [
+      'a state path under a file',
+      `server;state=${notExecutable}/state`,
+      /^state: ".*obfs4proxy\/state" is not a directory \(.*obfs4proxy is a file\)$/,
+    ],
+    [
       'a scramblesuit client without password',
       'transport=scramblesuit',
       /^password: transport scramblesuit needs password=/,
