@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it, expect, afterAll } from 'vitest';
-import { createLogger } from '../../src/index.ts';
+import { createLogger } from '../../src/log.ts';
 import {
   resolveExecutable,
   startManagedProxy,
