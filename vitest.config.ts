@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Workspace packages expose src/*.ts under this export condition, so tests need no build.
 const conditions = ['@sip003/source', 'node', 'import', 'module', 'default'];
-const packages = ['sdk', 'obfs-http-plugin', 'noop-plugin'];
+const packages = ['sdk', 'obfs-http-plugin', 'noop-plugin', 'pt-plugin'];
 
 export default defineConfig({
   resolve: { conditions },

@@ -12,6 +12,10 @@
 // bin: a name containing '/' is a path relative to the repository root; otherwise looked up on
 // PATH. `install` is what to run when it is missing.
 
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 const OBFS_HTTP = 'packages/obfs-http-plugin/dist/obfs-http-plugin';
 const NOOP = 'packages/noop-plugin/dist/noop-plugin';
 const NODE_RELAY = 'bench/lib/node-relay.mjs';
@@ -22,6 +26,25 @@ const BUNDLE = 'pnpm install && pnpm build && pnpm bundle';
 const APT_OBFS = 'apt-get install -y simple-obfs';
 const APT_SS = 'apt-get install -y shadowsocks-libev';
 const OBFS_HOST = 'obfs-host=www.bing.com';
+
+// obfs4 (pt-plugin → obfs4proxy): the client needs the server's cert, so the server runs from a
+// fixed, bench-only identity (made once by obfs4proxy; loopback only, never a real server's) and
+// the cert is derived from it: base64(node-id ‖ public-key), unpadded.
+const PT = 'packages/pt-plugin/dist/pt-plugin';
+const OBFS4_IDENTITY = {
+  'node-id': '14fab7254deafb8d76c6b27b80eba147485cc006',
+  'private-key': '674201ece81fe3d2ccfb3c1031123fbf47f3189337086dfdb9d98507b3d3183a',
+  'public-key': 'cb61482f6b191ac244f1c1f246b5b5052b628f5f1b23fdd204ca783e8517362d',
+  'drbg-seed': '9a6447937f8dc6f09bddc7ba6ae7e5084588565565bbec2f',
+  'iat-mode': 0,
+};
+const OBFS4_STATE = join(tmpdir(), 'sip003-bench-obfs4');
+mkdirSync(OBFS4_STATE, { recursive: true });
+writeFileSync(join(OBFS4_STATE, 'obfs4_state.json'), JSON.stringify(OBFS4_IDENTITY));
+const OBFS4_CERT = Buffer.from(OBFS4_IDENTITY['node-id'] + OBFS4_IDENTITY['public-key'], 'hex')
+  .toString('base64')
+  .replace(/=+$/, '');
+const PT_INSTALL = 'apt-get install -y obfs4proxy && pnpm install && pnpm build';
 
 const ours = {
   'obfs-http': {
@@ -43,6 +66,18 @@ const ours = {
   'obfs-tls-standalone': {
     client: { bin: OBFS_HTTP_STANDALONE, options: `obfs=tls;${OBFS_HOST}`, install: BUNDLE },
     server: { bin: OBFS_HTTP_STANDALONE, options: 'server;obfs=tls', install: BUNDLE },
+  },
+  obfs4: {
+    client: {
+      bin: PT,
+      options: `transport=obfs4;cert=${OBFS4_CERT};iat-mode=0`,
+      install: PT_INSTALL,
+    },
+    server: {
+      bin: PT,
+      options: `server;transport=obfs4;state=${OBFS4_STATE}`,
+      install: PT_INSTALL,
+    },
   },
 };
 const simpleObfs = {
@@ -106,6 +141,14 @@ export const STACKS = [
   },
   { name: 'noop', kind: 'pair', group: 'ours', about: 'noop-plugin', ...ours.noop },
   {
+    name: 'obfs4',
+    kind: 'pair',
+    group: 'ours',
+    about:
+      'pt-plugin obfs4 (obfs4proxy does the crypto; memory counts the plugins, not obfs4proxy)',
+    ...ours.obfs4,
+  },
+  {
     name: 'simple-obfs-http',
     kind: 'pair',
     group: 'simple-obfs',
@@ -162,6 +205,13 @@ export const STACKS = [
     ...simpleObfs['simple-obfs-tls'],
   },
   {
+    name: 'ss-libev-obfs4',
+    kind: 'ss-libev',
+    group: 'ss-libev',
+    about: 'ss-libev + pt-plugin obfs4',
+    ...ours.obfs4,
+  },
+  {
     name: 'ss-libev-node-relay',
     kind: 'ss-libev',
     group: 'ss-libev',
@@ -191,6 +241,7 @@ export const COMPARISONS = [
   { stack: 'obfs-http-standalone', baseline: 'simple-obfs-http', goals: vsSimpleObfs },
   { stack: 'obfs-tls-standalone', baseline: 'simple-obfs-tls', goals: vsSimpleObfs },
   { stack: 'noop', baseline: 'node-relay', goals: {} },
+  { stack: 'obfs4', baseline: 'simple-obfs-tls', goals: {} },
   { stack: 'node-relay', baseline: 'direct', goals: {} },
   { stack: 'ss-libev-obfs-http', baseline: 'ss-libev-none', goals: vsSsLibevNone },
   { stack: 'ss-libev-obfs-tls', baseline: 'ss-libev-none', goals: vsSsLibevNone },
@@ -198,4 +249,5 @@ export const COMPARISONS = [
   { stack: 'ss-libev-simple-obfs-http', baseline: 'ss-libev-none', goals: {} },
   { stack: 'ss-libev-simple-obfs-tls', baseline: 'ss-libev-none', goals: {} },
   { stack: 'ss-libev-node-relay', baseline: 'ss-libev-none', goals: {} },
+  { stack: 'ss-libev-obfs4', baseline: 'ss-libev-none', goals: {} },
 ];

@@ -17,6 +17,8 @@ export const ErrorCode = {
   PROTOCOL: 'SIP003_PROTOCOL',
   USAGE: 'SIP003_USAGE',
   BUNDLE_FAILED: 'SIP003_BUNDLE_FAILED',
+  /** A managed pluggable transport (`@sip003/sdk/pt`) broke its protocol or exited. */
+  PT_FAILED: 'SIP003_PT_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

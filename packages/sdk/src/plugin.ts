@@ -21,7 +21,7 @@ import {
 import { countingGate, listen, type ConnectionGate, type Listener } from './listener.ts';
 import { relay, isOrdinaryClose, type RelayConfig } from './relay.ts';
 import { ConnectionContext, type SharedContext } from './context.ts';
-import type { Mode, Session, SessionFactory } from './codec.ts';
+import type { Mode, Session, SessionContext, SessionFactory } from './codec.ts';
 
 declare const __SIP003_PLUGIN_VERSION__: string | undefined;
 
@@ -56,6 +56,12 @@ export interface PluginDefinition<S extends OptionShape = OptionShape> {
   check?: (options: PluginOptions<S>, mode: Mode) => readonly string[] | undefined;
   /** Per-connection codecs. Leave it out for a plain relay. */
   session?: SessionFactory<PluginOptions<S>>;
+  /**
+   * Opens the outbound socket of a connection instead of a plain TCP connect to `target` (e.g. a
+   * SOCKS5 dial through a Tor PT: `socks5Dial` from `@sip003/sdk/pt`). May resolve later; the
+   * connection's bytes wait, `connect-timeout` covers it, a rejection is a dial failure.
+   */
+  dial?: (target: Endpoint, ctx: SessionContext<PluginOptions<S>>) => Socket | Promise<Socket>;
 }
 
 /** A defined plugin: the definition with its version resolved. */
@@ -226,6 +232,7 @@ export async function startPlugin<S extends OptionShape>(
     connectTimeout: options['connect-timeout'] * 1000,
     handshakeTimeout: options['handshake-timeout'] * 1000,
     idleTimeout: options['idle-timeout'] * 1000,
+    ...(plugin.dial === undefined ? {} : { connect: plugin.dial }),
     onClose({ error, bytesIn, bytesOut }, ctx) {
       ctx.closed(error);
       stats.active--;

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { isDuplex, type Codec, type Push } from './codec.ts';
-import { ErrorCode, PluginError, errnoCode } from './errors.ts';
+import { ErrorCode, PluginError, errnoCode, isPluginError } from './errors.ts';
 import type { Endpoint } from './address.ts';
 
 /** Settings shared by every connection of a plugin. */
@@ -12,8 +12,12 @@ export interface RelayConfig<R extends RelayRoute = RelayRoute> {
   handshakeTimeout: number;
   /** Milliseconds without traffic either way before closing (0 = never). */
   idleTimeout: number;
-  /** Opens the outbound socket, which may still be connecting. Default: {@link connectTo}. */
-  connect?: (to: Endpoint) => Socket;
+  /**
+   * Opens the outbound socket, which may still be connecting. Default: {@link connectTo}. A
+   * promise (a SOCKS5 dial through a PT, say) holds the connection's bytes and FIN until it
+   * resolves; `connectTimeout` covers it, and a rejection fails the connection as a dial failure.
+   */
+  connect?: (to: Endpoint, route: R) => Socket | Promise<Socket>;
   /** Called once per connection when it is over. */
   onClose: (outcome: RelayOutcome, route: R) => void;
 }
@@ -105,6 +109,9 @@ function clearConnectTimeout(this: Socket): void {
 function onHandshakeDeadline(connection: Connection): void {
   connection.handshakeExpired();
 }
+function onDialDeadline(connection: Connection): void {
+  connection.dialExpired();
+}
 
 /**
  * One direction of a connection: reads `source`, runs the codec, writes `sink`. This is what
@@ -129,6 +136,9 @@ class Direction {
   batching = false;
   corked = false;
   held: Uint8Array | undefined;
+  /** Pushed while an asynchronous connect resolves: written, then ended if `queuedEnd`, on attach. */
+  queued: Uint8Array[] | undefined;
+  queuedEnd = false;
 
   constructor(
     connection: Connection,
@@ -155,6 +165,20 @@ class Direction {
     this.sink = sink;
     (sink as Tracked)[kSink] = this;
     sink.on('drain', onSinkDrain);
+    const queued = this.queued;
+    if (queued === undefined) return;
+    this.queued = undefined;
+    let flowing = true;
+    for (const data of queued) flowing = sink.write(data);
+    if (this.queuedEnd) sink.end();
+    else if (flowing) this.drained(); // else 'drain' resumes the source
+  }
+
+  /** Holds bytes (paused source) until an asynchronous connect hands over the socket. */
+  queue(data: Uint8Array): void {
+    (this.queued ??= []).push(data);
+    this.blocked = true;
+    this.source.pause();
   }
 
   data(chunk: Buffer): void {
@@ -190,7 +214,11 @@ class Direction {
       if (this.inbound) this.connection.dial();
     }
     const sink = this.sink;
-    if (sink === undefined) return; // the dial failed and the connection is already torn down
+    if (sink === undefined) {
+      // Still dialing asynchronously; otherwise the dial failed and the connection is torn down.
+      if (this.connection.state === RELAYING) this.queue(data);
+      return;
+    }
     if (this.batching) {
       if (this.held === undefined && !this.corked) {
         this.held = data;
@@ -281,8 +309,9 @@ class Direction {
   /** The source ended and the codec is flushed: pass the FIN on. */
   close(): void {
     if (this.connection.state === DONE) return;
-    if (this.sink === undefined) this.connection.endedBeforeData();
-    else this.sink.end();
+    if (this.sink !== undefined) this.sink.end();
+    else if (this.connection.state === RELAYING) this.queuedEnd = true;
+    else this.connection.endedBeforeData();
   }
 
   expire(): boolean {
@@ -355,18 +384,46 @@ class Connection implements Relay {
     this.state = RELAYING;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    const { accepted, config } = this;
-    let dialed: Socket;
+    const { config } = this;
+    let dialed: Socket | Promise<Socket>;
     try {
-      dialed = (config.connect ?? connectTo)(this.route.target);
+      dialed = (config.connect ?? connectTo)(this.route.target, this.route);
     } catch (error) {
       this.fail(asError(error));
       return;
     }
+    if (!('then' in dialed)) {
+      this.attach(dialed);
+      return;
+    }
+    if (config.connectTimeout > 0)
+      this.timer = setTimeout(onDialDeadline, config.connectTimeout, this);
+    dialed.then(
+      (socket) => {
+        if (this.state === DONE) socket.destroy();
+        else this.attach(socket);
+      },
+      (error: unknown) => {
+        const cause = asError(error);
+        this.fail(
+          isPluginError(cause)
+            ? cause
+            : new PluginError(ErrorCode.DIAL_FAILED, cause.message, { cause }),
+        );
+      },
+    );
+  }
+
+  /** The outbound socket exists (it may still be connecting): start both directions. */
+  attach(dialed: Socket): void {
+    const { accepted, config } = this;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
     this.dialed = track(dialed, this);
     dialed.on('close', onSocketClose);
     dialed.on('timeout', onSocketTimeout);
-    if (config.connectTimeout > 0) {
+    // An asynchronous connect may hand over a socket that is already connected.
+    if (config.connectTimeout > 0 && dialed.connecting) {
       dialed.setTimeout(config.connectTimeout);
       dialed.once('connect', clearConnectTimeout);
     }
@@ -384,6 +441,17 @@ class Connection implements Relay {
     } else {
       new Direction(this, dialed, accepted, out, false);
     }
+  }
+
+  dialExpired(): void {
+    this.timer = undefined;
+    if (this.dialed === undefined)
+      this.fail(
+        new PluginError(
+          ErrorCode.DIAL_FAILED,
+          `no connection within ${this.config.connectTimeout / 1000} s (ETIMEDOUT)`,
+        ),
+      );
   }
 
   handshakeExpired(): void {

@@ -1,9 +1,9 @@
 import { once } from 'node:events';
-import { createServer, isIP, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { socks5Dial } from '../pt/socks5.ts';
 import { freePort, startProcess, waitForPort, type ManagedProcess } from './processes.ts';
 import {
   collect,
-  openConnection,
   hashStream,
   seededBytes,
   sha256,
@@ -184,118 +184,21 @@ async function waitForTunnel(socksPort: number, timeoutMs = 15_000): Promise<voi
   );
 }
 
-/** SOCKS5 DST.ADDR: ATYP 1 (IPv4), 4 (IPv6, brackets allowed) or 3 (a name, up to 255 bytes). */
-function socksAddress(host: string): Buffer {
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  const family = isIP(bare);
-  if (family === 4) return Buffer.from([1, ...bare.split('.').map(Number)]);
-  if (family === 6) return Buffer.concat([Buffer.from([4]), ipv6Bytes(bare)]);
-  const name = Buffer.from(host);
-  if (name.length === 0 || name.length > 255)
-    throw new Error(`SOCKS5: a host name must be 1 to 255 bytes, got ${name.length}`);
-  return Buffer.concat([Buffer.from([3, name.length]), name]);
-}
-
-/** The 16 bytes of an IPv6 literal (with `::` and an embedded IPv4 tail). */
-function ipv6Bytes(address: string): Buffer {
-  const out = Buffer.alloc(16);
-  let text = address.split('%')[0]!;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4 !== null) {
-    const [a, b, c, d] = v4[1]!.split('.').map(Number) as [number, number, number, number];
-    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [left, right] = text.includes('::') ? text.split('::') : [text, undefined];
-  const head = left === '' || left === undefined ? [] : left.split(':');
-  const tail = right === undefined || right === '' ? [] : right.split(':');
-  const groups =
-    right === undefined
-      ? head
-      : [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  return out;
-}
-
-function portBytes(port: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(port);
-  return b;
-}
-
-/** Opens a SOCKS5 CONNECT tunnel to `host:port` (IPv4/IPv6 literal or name) through a proxy. */
-export async function socks5Connect(
+/**
+ * Opens a SOCKS5 CONNECT tunnel to `host:port` (IPv4/IPv6 literal or name) through a proxy on
+ * loopback. The SDK's one SOCKS5 client ({@link socks5Dial}); rejects, never throws uncaught.
+ */
+export function socks5Connect(
   proxyPort: number,
   host: string,
   port: number,
   timeoutMs = 10_000,
 ): Promise<Socket> {
-  const socket = await openConnection(proxyPort);
-  // A reset during the handshake (the host or its plugin dying, as when a test checks that a
-  // chain cannot start) must reject this call, never surface as an uncaught 'error'.
-  let failure: Error | undefined;
-  let fail: ((e: Error) => void) | undefined;
-  const onError = (e: Error): void => {
-    failure = e;
-    fail?.(e);
-  };
-  socket.on('error', onError);
-  const read = (n: number): Promise<Buffer> =>
-    new Promise((resolve, reject) => {
-      if (failure !== undefined) {
-        reject(failure);
-        return;
-      }
-      const finish = (): void => {
-        clearTimeout(timer);
-        fail = undefined;
-        socket.off('readable', tryRead);
-        socket.off('end', onEnd);
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(new Error(`SOCKS5: no answer from 127.0.0.1:${proxyPort} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const tryRead = (): void => {
-        const data = socket.read(n) as Buffer | null;
-        if (data !== null) {
-          finish();
-          resolve(data);
-        }
-      };
-      const onEnd = (): void => {
-        finish();
-        reject(new Error('SOCKS5: proxy closed the connection'));
-      };
-      fail = (e) => {
-        finish();
-        reject(e);
-      };
-      socket.on('readable', tryRead);
-      socket.once('end', onEnd);
-      tryRead();
-    });
-  try {
-    socket.write(Buffer.from([5, 1, 0]));
-    const hello = await read(2);
-    if (hello[0] !== 5 || hello[1] !== 0)
-      throw new Error(`SOCKS5: bad greeting reply ${hello.toString('hex')}`);
-    socket.write(Buffer.concat([Buffer.from([5, 1, 0]), socksAddress(host), portBytes(port)]));
-    // VER REP RSV ATYP, then BND.ADDR (by ATYP) and BND.PORT: read exactly that, no more.
-    const head = await read(4);
-    if (head[0] !== 5) throw new Error(`SOCKS5: bad CONNECT reply ${head.toString('hex')}`);
-    if (head[1] !== 0) throw new Error(`SOCKS5: CONNECT refused with code ${head[1]}`);
-    if (head[3] === 1) await read(4 + 2);
-    else if (head[3] === 4) await read(16 + 2);
-    else if (head[3] === 3) await read((await read(1))[0]! + 2);
-    else throw new Error(`SOCKS5: CONNECT reply with unknown address type ${head[3]}`);
-  } catch (error) {
-    socket.destroy();
-    throw error;
-  }
-  // Hand the socket back in flowing-capable state with no listeners of ours left.
-  socket.removeAllListeners('readable');
-  socket.off('error', onError);
-  return socket;
+  return socks5Dial({
+    proxy: { host: '127.0.0.1', port: proxyPort },
+    target: { host, port },
+    timeoutMs,
+  });
 }
 
 /** Result of {@link checkTransfers}: sizes and MB/s of each direction. */
