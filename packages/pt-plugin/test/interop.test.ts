@@ -236,7 +236,7 @@ describe.skipIf(missing.length > 0)('pt-plugin lifetimes', () => {
             SS_PLUGIN_OPTIONS: serverForClient.clientOptions,
           };
         }
-        const hostProc = spawn(process.execPath, [host, plugin, 'pipe'], {
+        const hostProc = spawn(process.execPath, [host, 'pipe', plugin], {
           env,
           stdio: ['ignore', 'pipe', 'pipe'],
         });
