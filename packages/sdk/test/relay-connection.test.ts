@@ -16,7 +16,7 @@ import {
 import type { Codec } from '../src/codec.ts';
 import type { Endpoint } from '../src/address.ts';
 import { ErrorCode, PluginError } from '../src/errors.ts';
-import { collect, connectTo, seededBytes } from '../src/testing/index.ts';
+import { collect, seededBytes } from '../src/testing/index.ts';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -111,6 +111,13 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   ]);
 }
 
+/** The client side: dialed with the relay's own `connectTo`, resolved once connected. */
+async function openClient(port: number): Promise<Socket> {
+  const socket = dialEndpoint({ host: '127.0.0.1', port });
+  await once(socket, 'connect');
+  return socket;
+}
+
 /** Counts the writes a socket is asked for. */
 function countWrites(socket: Socket): { count: number } {
   const counter = { count: 0 };
@@ -147,7 +154,7 @@ describe('memory per connection is bounded whatever the peer sends', () => {
       { host: '127.0.0.1', port: upstream.port },
       { inbound: perByte, outbound: undefined },
     );
-    const client = await connectTo(relayed.port);
+    const client = await openClient(relayed.port);
     const data = seededBytes(300_000, 5);
     client.end(data);
     const writes = countWrites(await relayed.dialed);
@@ -179,7 +186,7 @@ describe('memory per connection is bounded whatever the peer sends', () => {
           }),
       },
     );
-    const client = await connectTo(relayed.port);
+    const client = await openClient(relayed.port);
     client.on('error', () => undefined);
     client.write('a');
     const writes = countWrites(await relayed.dialed);
@@ -237,7 +244,7 @@ describe('every state has a deadline', () => {
       { inbound: undefined, outbound: undefined },
       { idleTimeout: 400 },
     );
-    const client = await connectTo(relayed.port);
+    const client = await openClient(relayed.port);
     client.on('error', () => undefined);
     const clientEnded = once(client, 'end');
     client.resume();
@@ -272,7 +279,7 @@ describe('teardown releases both codecs', () => {
       { host: '127.0.0.1', port: upstream.port },
       { inbound, outbound },
     );
-    const client = await connectTo(relayed.port);
+    const client = await openClient(relayed.port);
     client.on('error', () => undefined);
     client.write('x');
     await within(upstream.socket, 10_000, 'upstream connection');
@@ -292,7 +299,7 @@ describe('teardown releases both codecs', () => {
       { inbound: undefined, outbound },
       { idleTimeout: 300 },
     );
-    const client = await connectTo(relayed.port);
+    const client = await openClient(relayed.port);
     client.on('error', () => undefined);
     client.write('x');
     const outcome = await within(relayed.outcome, 10_000, 'relay closed');
@@ -306,7 +313,7 @@ describe('a failed dial is SIP003_DIAL_FAILED with the errno error as cause', ()
   /** Relays one client byte to `target` through `connect`; returns the outcome's error. */
   async function dialError(target: Endpoint, config: Partial<RelayConfig> = {}): Promise<Error> {
     const relayed = await relayOne(target, { inbound: undefined, outbound: undefined }, config);
-    const client = await connectTo(relayed.port);
+    const client = await openClient(relayed.port);
     client.on('error', () => undefined);
     client.write('x');
     return (await within(relayed.outcome, 10_000, 'relay closed')).error!;
