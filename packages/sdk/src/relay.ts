@@ -435,7 +435,7 @@ class Connection implements Relay {
   timer: NodeJS.Timeout | undefined;
   /** `performance.now()` of the last byte read or write completed, either socket. */
   lastActive = 0;
-  /** Both sockets' libuv write queues when the idle deadline last passed. */
+  /** Both sockets' libuv write queues (bytes) at the last idle check. */
   lastUnwritten = 0;
 
   constructor(accepted: Socket, streams: RelayStreams, route: RelayRoute, config: RelayConfig) {
@@ -556,18 +556,18 @@ class Connection implements Relay {
   idleCheck(): void {
     const idle = this.config.idleTimeout;
     const quiet = performance.now() - this.lastActive;
+    // Partial writes complete nothing, so compare libuv's write queues with the last check.
+    const unwrittenNow = unwritten(this.accepted) + unwritten(this.dialed);
+    const wrote = unwrittenNow !== this.lastUnwritten;
+    this.lastUnwritten = unwrittenNow;
     if (quiet < idle) {
       this.arm(Math.ceil(idle - quiet));
-      return;
-    }
-    const unwrittenNow = unwritten(this.accepted) + unwritten(this.dialed);
-    if (unwrittenNow > 0 && unwrittenNow !== this.lastUnwritten) {
-      this.lastUnwritten = unwrittenNow;
+    } else if (wrote) {
       this.touch();
       this.arm(idle);
-      return;
+    } else {
+      this.fail(new PluginError(ErrorCode.TIMEOUT, `idle for ${idle / 1000} s`));
     }
-    this.fail(new PluginError(ErrorCode.TIMEOUT, `idle for ${idle / 1000} s`));
   }
 
   streamFailed(stream: Duplex, error: Error): void {
