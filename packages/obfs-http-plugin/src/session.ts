@@ -198,53 +198,78 @@ function serverSession(ctx: SessionContext<unknown>, options: ObfsSessionOptions
 const EMPTY = Buffer.alloc(0);
 
 /**
- * The bytes received before the verdict: the original chunks, forwarded unchanged on rejection,
- * and `head`, the first MAX_FIRST_PACKET bytes in one piece for the detector. While everything
- * came in one chunk, `head` is a view of it; only a split first packet is copied.
+ * The bytes received before the verdict, held once and bounded whatever the split: the first
+ * chunk as received (forwarded unchanged on rejection, and `head` is a view of it while nothing
+ * else came), then, from the second chunk on, one copy of the first MAX_FIRST_PACKET bytes for
+ * the detector, plus the part of the last chunk past them. The detector judges by then, so
+ * nothing more is added (a first packet as 16,000 one-byte reads costs 16 KiB, not a chunk
+ * each).
  */
 class FirstPacketBuffer {
-  #chunks: Buffer[] = [];
+  #first: Buffer = EMPTY;
+  /** The first MAX_FIRST_PACKET bytes in one piece, once a second chunk came. */
   #store: Buffer | undefined;
+  /** Bytes past the first MAX_FIRST_PACKET that are not in the first chunk. */
+  #overflow: Buffer = EMPTY;
   size = 0;
   head: Buffer = EMPTY;
 
   add(chunk: Buffer): Buffer {
-    this.#chunks.push(chunk);
+    if (chunk.length === 0) return this.head;
     this.size += chunk.length;
+    if (this.#first.length === 0) {
+      this.#first = chunk;
+      this.head = chunk.subarray(0, MAX_FIRST_PACKET);
+      return this.head;
+    }
     const room = MAX_FIRST_PACKET - this.head.length;
-    if (this.head.length === 0) this.head = chunk.subarray(0, MAX_FIRST_PACKET);
-    else if (room > 0 && chunk.length > 0) {
+    let copied = 0;
+    if (room > 0) {
       if (this.#store === undefined) {
         this.#store = Buffer.allocUnsafe(MAX_FIRST_PACKET);
         this.head.copy(this.#store);
       }
-      const copied = chunk.copy(this.#store, this.head.length, 0, room);
+      copied = chunk.copy(this.#store, this.head.length, 0, room);
       this.head = this.#store.subarray(0, this.head.length + copied);
     }
+    // Only once `head` is full, when the detector has its verdict: at most one chunk lands here.
+    if (copied < chunk.length) {
+      const rest = chunk.subarray(copied);
+      this.#overflow = this.#overflow.length === 0 ? rest : Buffer.concat([this.#overflow, rest]);
+    }
     return this.head;
+  }
+
+  /** The received bytes in order, in at most three pieces. */
+  #pieces(): Buffer[] {
+    const pieces = [this.#first];
+    if (this.#store !== undefined) pieces.push(this.head.subarray(this.#first.length));
+    pieces.push(this.#overflow);
+    return pieces.filter((piece) => piece.length > 0);
   }
 
   /** Views of the received bytes from stream offset `start` on. */
   from(start: number): Buffer[] {
     const out: Buffer[] = [];
     let skip = start;
-    for (const chunk of this.#chunks) {
-      if (skip >= chunk.length) skip -= chunk.length;
+    for (const piece of this.#pieces()) {
+      if (skip >= piece.length) skip -= piece.length;
       else {
-        out.push(skip === 0 ? chunk : chunk.subarray(skip));
+        out.push(skip === 0 ? piece : piece.subarray(skip));
         skip = 0;
       }
     }
     return out;
   }
 
-  /** Returns the original chunks and forgets everything. */
+  /** Returns the received bytes (the first chunk as it came) and forgets everything. */
   take(): Buffer[] {
-    const chunks = this.#chunks;
-    this.#chunks = [];
+    const pieces = this.#pieces();
+    this.#first = EMPTY;
     this.#store = undefined;
+    this.#overflow = EMPTY;
     this.head = EMPTY;
     this.size = 0;
-    return chunks;
+    return pieces;
   }
 }

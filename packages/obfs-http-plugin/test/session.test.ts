@@ -125,6 +125,20 @@ describe('server session, http', () => {
     expect(decode.output.equals(huge)).toBe(true);
   });
 
+  it('holds a first packet of one-byte reads once, bounded, and forwards it in at most 3 pieces', () => {
+    // Issue 9: keeping every read cost ~230x the packet (4 MiB per connection until the deadline).
+    const { decode } = startSession('server', sessionOptions({ failover: FAILOVER }));
+    const attack = ascii('GET / HTTP/1.1\r\nX: ' + 'a'.repeat(16_400));
+    decode.write(attack.subarray(0, 19));
+    for (let offset = 19; offset < attack.length && decode.pushes.length === 0; offset++) {
+      decode.write(attack.subarray(offset, offset + 1));
+    }
+    expect(decode.pushes.length).toBeGreaterThan(0);
+    expect(decode.pushes.length).toBeLessThanOrEqual(3);
+    expect(decode.pushes[0]!.buffer).toBe(attack.buffer); // the first read, not copied
+    expect(Buffer.concat(decode.pushes).equals(attack.subarray(0, 16_384))).toBe(true);
+  });
+
   it('relays a peer that closes before a verdict instead of dropping it', () => {
     const { ctx, decode } = startSession('server', sessionOptions({ failover: FAILOVER }));
     decode.write(ascii('GET')).end();
