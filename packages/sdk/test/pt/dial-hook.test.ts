@@ -93,7 +93,7 @@ describe('plugin dial hook with an asynchronous connect', () => {
     expect(errors).toEqual(['ECONNRESET']);
     expect(handle.stats.failed).toBe(1);
     expect(lines.join('\n')).toMatch(
-      /warn connection failed: no route through the transport .*code=SIP003_DIAL_FAILED/,
+      /warn connection failed: cannot connect to 127\.0\.0\.1:1: no route through the transport .*code=SIP003_DIAL_FAILED/,
     );
   });
 
