@@ -4,10 +4,25 @@
 
 import { parseArgs } from 'node:util';
 import { killAllNow } from '../bench/lib/proc.mjs';
+import { churn } from './scenarios/churn.mjs';
 import { rstFidelity } from './scenarios/fidelity.mjs';
+import { hostSigkill, sigtermUnderLoad } from './scenarios/lifecycle.mjs';
+import { maxConnections } from './scenarios/limits.mjs';
 import { oneByteFirstPacket, tinyTlsRecords } from './scenarios/memory.mjs';
+import { finAndStop, slowloris, slowPeers } from './scenarios/peers.mjs';
 
-const SCENARIOS = [tinyTlsRecords, oneByteFirstPacket, rstFidelity];
+const SCENARIOS = [
+  slowloris,
+  oneByteFirstPacket,
+  tinyTlsRecords,
+  slowPeers,
+  finAndStop,
+  churn,
+  maxConnections,
+  sigtermUnderLoad,
+  hostSigkill,
+  rstFidelity,
+];
 
 const HELP = `usage: pnpm stress [--short] [--only a,b] [--list]
   --short     the CI profile: fewer connections and rounds (about 3 minutes)
