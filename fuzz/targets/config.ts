@@ -76,7 +76,7 @@ export const sip003Options: FuzzTarget = {
 
 const host = fc.oneof(
   {
-    weight: 4,
+    weight: 8,
     arbitrary: fc.constantFrom(
       '127.0.0.1',
       '0.0.0.0',
@@ -88,6 +88,12 @@ const host = fc.oneof(
       'localhost',
       'example.com.',
       'a_b.example',
+      'x'.repeat(63),
+    ),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
       '-bad',
       '1.2.3',
       '256.0.0.1',
@@ -95,6 +101,7 @@ const host = fc.oneof(
       '[::1',
       '',
       ' ',
+      'a..b',
       'x'.repeat(254),
     ),
   },
@@ -102,64 +109,52 @@ const host = fc.oneof(
 );
 const hosts = fc
   .array(host, { minLength: 1, maxLength: 3 })
-  .chain((list) => fc.constantFrom(list.join('|'), list.join(' | '), list[0] ?? ''));
+  .chain((list) => fc.constantFrom(list[0] ?? '', list.join('|'), list.join(' | ')));
 const port = fc.oneof(
-  {
-    weight: 4,
-    arbitrary: fc.constantFrom(
-      '1',
-      '8388',
-      '65535',
-      '0',
-      '65536',
-      '080',
-      ' 80',
-      '+80',
-      '0x50',
-      '1e3',
-      '80.0',
-      '',
-    ),
-  },
+  { weight: 8, arbitrary: fc.constantFrom('1', '8388', '65535', ' 80 ') },
+  { weight: 2, arbitrary: fc.constantFrom('0', '65536', '080', '+80', '0x50', '1e3', '80.0', '') },
   { weight: 1, arbitrary: fc.string({ maxLength: 8 }) },
+);
+/** Option items obfs-http-plugin accepts, and items it must refuse with one line. */
+const goodItem = fc.constantFrom(
+  'server',
+  'obfs=http',
+  'obfs=tls',
+  'obfs-host=www.bing.com',
+  'obfs-uri=/x',
+  'http-method=POST',
+  'failover=127.0.0.1:80',
+  'failover=[::1]:80',
+  'reverse_proxy',
+  'workers=2',
+  'idle-timeout=0.5',
+  't=30',
+  'mptcp',
+  'fast-open',
+);
+const badItem = fc.constantFrom(
+  'obfs=ssh',
+  'obfs-host=',
+  'obfs-host=a b',
+  `obfs-host=${'h'.repeat(300)}`,
+  'obfs-uri=x',
+  'http-method=G T',
+  'failover=::1:80',
+  'failover=',
+  'workers=0',
+  'max-connections=1e3',
+  'idle-timeout=-1',
+  'log-level=loud',
+  'obfs',
+  'serverr',
 );
 const optionsText = fc.oneof(
   {
     weight: 3,
     arbitrary: fc
-      .array(
-        fc.constantFrom(
-          'server',
-          'obfs=http',
-          'obfs=tls',
-          'obfs=ssh',
-          'obfs-host=www.bing.com',
-          'obfs-host=',
-          'obfs-host=a b',
-          `obfs-host=${'h'.repeat(300)}`,
-          'obfs-uri=/x',
-          'obfs-uri=x',
-          'http-method=POST',
-          'http-method=G T',
-          'failover=127.0.0.1:80',
-          'failover=[::1]:80',
-          'failover=::1:80',
-          'failover=',
-          'reverse_proxy',
-          'workers=2',
-          'workers=0',
-          'max-connections=1e3',
-          'idle-timeout=0.5',
-          'idle-timeout=-1',
-          't=30',
-          'mptcp',
-          'fast-open',
-          'log-level=loud',
-          'obfs',
-          'serverr',
-        ),
-        { maxLength: 5 },
-      )
+      .array(fc.oneof({ weight: 6, arbitrary: goodItem }, { weight: 1, arbitrary: badItem }), {
+        maxLength: 5,
+      })
       .map((items) => items.join(';')),
   },
   { weight: 1, arbitrary: optionText },

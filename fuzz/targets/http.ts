@@ -54,22 +54,46 @@ const eol = fc.oneof(
   { weight: 12, arbitrary: fc.constant('\r\n') },
   { weight: 1, arbitrary: fc.constantFrom('\n', '\r', '', '\r\r\n') },
 );
+/** obfs-local's header lines in its order (§2.1), the Host sometimes with a port. */
+const obfsLocalHeaders = fc
+  .constantFrom('www.example.com', 'www.example.com:8388', 'WWW.example.COM')
+  .map((host) => [
+    `Host: ${host}`,
+    'User-Agent: curl/7.1.1',
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+    'Content-Length: 3',
+  ]);
+/** Header lines: obfs-local's with other lines slipped in, or a free mix. */
+const headerLines = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(obfsLocalHeaders, fc.array(fc.tuple(header, fc.nat()), { maxLength: 3 }))
+      .map(([lines, extras]) => {
+        const out = [...lines];
+        for (const [line, at] of extras) out.splice(at % (out.length + 1), 0, line);
+        return out;
+      }),
+  },
+  { weight: 1, arbitrary: fc.array(header, { maxLength: 6 }) },
+);
 const request = mutated(
   fc
     .tuple(
-      requestLine,
-      eol,
-      fc.array(fc.tuple(header, eol), { maxLength: 6 }),
-      fc.option(bigHeader, { freq: 100, nil: '' }),
+      fc.oneof(
+        { weight: 4, arbitrary: fc.constant('GET / HTTP/1.1') },
+        { weight: 1, arbitrary: requestLine },
+      ),
+      headerLines.chain((lines) => fc.tuple(...lines.map((line) => eol.map((end) => line + end)))),
+      fc.oneof({ weight: 60, arbitrary: fc.constant('') }, { weight: 1, arbitrary: bigHeader }),
       eol,
       payload,
     )
-    .map(([line, end, headers, big, blank, body]) =>
+    .map(([line, headers, big, blank, body]) =>
       Buffer.concat([
-        Buffer.from(
-          line + end + headers.map(([h, e]) => h + e).join('') + (big && `${big}\r\n`) + blank,
-          'utf8',
-        ),
+        Buffer.from(`${line}\r\n${headers.join('')}${big && `${big}\r\n`}${blank}`, 'utf8'),
         body,
       ]),
     ),
