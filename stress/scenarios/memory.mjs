@@ -28,18 +28,16 @@ function attacker(mode, port, { count, bytes, read }) {
   return startProcess(`attacker ${mode}`, process.execPath, args, {});
 }
 
-/** `mode` against the server side of `kind`: latency under one attacker, then RSS per attacker. */
-async function memoryScenario(kind, mode, { count, bytes, rounds }) {
-  const result = createResult();
-  const echo = await startEchoServer();
-  const pair = await startPair(kind, echo.port, 'handshake-timeout=60');
+/** Legitimate echo latency through a pair of `kind`, unattacked, then under one `mode` attacker. */
+async function latencyPhase(result, kind, mode, upstream, rounds) {
+  const pair = await startPair(kind, upstream, 'handshake-timeout=60');
   try {
     await echoLatency(pair.port, 50); // warm up the JIT of both plugins
     const calm = await echoLatency(pair.port, rounds);
     const one = attacker(mode, pair.server.port, { count: 1, bytes: 0, read: true });
-    await sleep(500);
     let attacked;
     try {
+      await sleep(500);
       attacked = await echoLatency(pair.port, rounds);
     } finally {
       await stopProcess(one);
@@ -53,16 +51,20 @@ async function memoryScenario(kind, mode, { count, bytes, rounds }) {
       ms(attacked.p99),
       `<= ${ms(2 * calm.p99)}`,
     );
-
-    // RSS per connection from a freshly started server plugin: restart the pair.
+  } finally {
     await pair.stop();
-    const fresh = await startPair(kind, echo.port, 'handshake-timeout=60');
-    pair.stop = fresh.stop;
-    await echoLatency(fresh.port, 50);
+  }
+}
+
+/** RSS per `mode` attacker connection, from a freshly started pair of `kind`. */
+async function rssPhase(result, kind, mode, upstream, { count, bytes }) {
+  const pair = await startPair(kind, upstream, 'handshake-timeout=60');
+  try {
+    await echoLatency(pair.port, 50);
     await sleep(300);
-    const rssBefore = rssKiB(fresh.server.pid);
-    const fdsBefore = fdCount(fresh.server.pid);
-    const many = attacker(mode, fresh.server.port, { count, bytes, read: false });
+    const rssBefore = rssKiB(pair.server.pid);
+    const fdsBefore = fdCount(pair.server.pid);
+    const many = attacker(mode, pair.server.port, { count, bytes, read: false });
     try {
       const settled = await waitFor(
         () => /settled/.test(many.output) || many.exitInfo !== undefined,
@@ -70,8 +72,8 @@ async function memoryScenario(kind, mode, { count, bytes, rounds }) {
         100,
       );
       await sleep(1000);
-      const rssAfter = rssKiB(fresh.server.pid);
-      const fdsDuring = fdCount(fresh.server.pid);
+      const rssAfter = rssKiB(pair.server.pid);
+      const fdsDuring = fdCount(pair.server.pid);
       const perConnection = (rssAfter - rssBefore) / count;
       const line =
         /settled (.*)/.exec(many.output)?.[1] ??
@@ -88,12 +90,23 @@ async function memoryScenario(kind, mode, { count, bytes, rounds }) {
     } finally {
       await stopProcess(many);
     }
-    await waitFor(() => fdCount(fresh.server.pid) <= fdsBefore, 5000);
+    await waitFor(() => fdCount(pair.server.pid) <= fdsBefore, 5000);
     result.figure(
-      `fds after the attackers left: ${fdCount(fresh.server.pid)} (before: ${fdsBefore})`,
+      `fds after the attackers left: ${fdCount(pair.server.pid)} (before: ${fdsBefore})`,
     );
   } finally {
     await pair.stop();
+  }
+}
+
+/** `mode` against the server side of `kind`: latency under one attacker, then RSS per attacker. */
+async function memoryScenario(kind, mode, { count, bytes, rounds }) {
+  const result = createResult();
+  const echo = await startEchoServer();
+  try {
+    await latencyPhase(result, kind, mode, echo.port, rounds);
+    await rssPhase(result, kind, mode, echo.port, { count, bytes });
+  } finally {
     await echo.close();
   }
   return result;
