@@ -19,45 +19,52 @@ type Edit =
   | { readonly kind: 'delete'; readonly at: number; readonly length: number }
   | { readonly kind: 'truncate'; readonly at: number };
 
-const edit: fc.Arbitrary<Edit> = fc.oneof(
-  {
-    weight: 4,
-    arbitrary: fc.record({ kind: fc.constant('set'), at: fc.nat(), byte: fc.nat(255) }),
-  },
-  {
-    weight: 2,
-    // Length fields are u16: the edges and off-by-ones matter more than the middle.
-    arbitrary: fc.record({
-      kind: fc.constant('u16'),
-      at: fc.nat(),
-      value: fc.oneof(
-        fc.constantFrom(0, 1, 2, 4, 5, 0x3fff, 0x4000, 0x4001, 0x7fff, 0x8000, 0xffff),
-        fc.nat(0xffff),
-      ),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('insert'),
-      at: fc.nat(),
-      bytes: fc.uint8Array({ maxLength: 16 }),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('delete'),
-      at: fc.nat(),
-      length: fc.integer({ min: 1, max: 16 }),
-    }),
-  },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate'), at: fc.nat() }) },
-);
+/**
+ * Edits at any position, or half the time at one of `hotspots`: the offsets of the fields a
+ * parser decides on (length fields, fixed bytes), which a uniform position rarely hits.
+ */
+function edits(hotspots: readonly number[]): fc.Arbitrary<Edit> {
+  const at = hotspots.length === 0 ? fc.nat() : fc.oneof(fc.nat(), fc.constantFrom(...hotspots));
+  return fc.oneof(
+    {
+      weight: 4,
+      arbitrary: fc.record({ kind: fc.constant('set'), at, byte: fc.nat(255) }),
+    },
+    {
+      weight: 2,
+      // Length fields are u16: the edges and off-by-ones matter more than the middle.
+      arbitrary: fc.record({
+        kind: fc.constant('u16'),
+        at,
+        value: fc.oneof(
+          fc.constantFrom(0, 1, 2, 4, 5, 0x3fff, 0x4000, 0x4001, 0x7fff, 0x8000, 0xffff),
+          fc.nat(0xffff),
+        ),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('insert'),
+        at: fc.nat(),
+        bytes: fc.uint8Array({ maxLength: 16 }),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('delete'),
+        at: fc.nat(),
+        length: fc.integer({ min: 1, max: 16 }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate'), at }) },
+  );
+}
 
-function apply(base: Buffer, edits: readonly Edit[]): Buffer {
+function apply(base: Buffer, list: readonly Edit[]): Buffer {
   let out = Buffer.from(base);
-  for (const e of edits) {
+  for (const e of list) {
     const at = out.length === 0 ? 0 : e.at % out.length;
     switch (e.kind) {
       case 'set':
@@ -81,7 +88,11 @@ function apply(base: Buffer, edits: readonly Edit[]): Buffer {
 }
 
 /** `base`, unchanged about a third of the time, else with one to four edits. */
-export function mutated(base: fc.Arbitrary<Buffer>): fc.Arbitrary<Buffer> {
+export function mutated(
+  base: fc.Arbitrary<Buffer>,
+  hotspots: readonly number[] = [],
+): fc.Arbitrary<Buffer> {
+  const edit = edits(hotspots);
   return fc
     .tuple(
       base,
@@ -90,7 +101,7 @@ export function mutated(base: fc.Arbitrary<Buffer>): fc.Arbitrary<Buffer> {
         { weight: 2, arbitrary: fc.array(edit, { minLength: 1, maxLength: 4 }) },
       ),
     )
-    .map(([b, edits]) => apply(b, edits));
+    .map(([b, list]) => apply(b, list));
 }
 
 /**

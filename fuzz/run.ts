@@ -4,7 +4,9 @@
  * inputs run and seconds per target, and exits 1 on a finding (with the shrunk input and the
  * seed that replays it) or when a target stopped at its time limit short of its inputs.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
@@ -30,9 +32,10 @@ const HELP = `usage: pnpm fuzz [--smoke] [--runs N] [--seconds S] [--seed N] [--
   --runs N      inputs per target
   --seconds S   time limit per target; reaching it before --runs is a failure
   --seed N      replay a run (every finding prints its seed)
-  --only a,b    these targets only (see --list)`;
+  --only a,b    these targets only (see --list)
+  --jobs N      targets fuzzed at once, each in its own process (default: the CPU count; 1 with --smoke)`;
 
-function main(): number {
+async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       smoke: { type: 'boolean', default: false },
@@ -40,6 +43,7 @@ function main(): number {
       seconds: { type: 'string' },
       seed: { type: 'string' },
       only: { type: 'string' },
+      jobs: { type: 'string' },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -55,8 +59,10 @@ function main(): number {
   const runs = count(values.runs) ?? (values.smoke ? 2000 : 1_000_000);
   const seconds = count(values.seconds) ?? (values.smoke ? 15 : 900);
   const seed = count(values.seed) ?? Math.floor(Math.random() * 2 ** 31);
-  if ([runs, seconds, seed].some(Number.isNaN)) {
-    console.error(`fuzz: --runs, --seconds and --seed take whole numbers\n${HELP}`);
+  // A smoke run is over before the children's start-up (tsx) would pay off.
+  const jobs = count(values.jobs) ?? (values.smoke ? 1 : availableParallelism());
+  if ([runs, seconds, seed, jobs].some(Number.isNaN)) {
+    console.error(`fuzz: --runs, --seconds, --seed and --jobs take whole numbers\n${HELP}`);
     return 2;
   }
   const names = values.only?.split(',') ?? TARGETS.map((t) => t.name);
@@ -67,9 +73,29 @@ function main(): number {
     );
     return 2;
   }
-  console.log(`fuzz: ${runs} inputs per target, at most ${seconds} s each, seed ${seed}`);
+  const selected = TARGETS.filter((t) => names.includes(t.name));
+  console.log(
+    `fuzz: ${runs} inputs per target, at most ${seconds} s each, seed ${seed}` +
+      (jobs > 1 && selected.length > 1 ? `, ${Math.min(jobs, selected.length)} at a time` : ''),
+  );
+  const settings = { runs, seconds, seed };
+  const failed =
+    jobs > 1 && selected.length > 1
+      ? await fuzzInChildren(selected, settings, jobs)
+      : fuzzHere(selected, settings);
+  return failed === 0 ? 0 : 1;
+}
+
+interface Settings {
+  readonly runs: number;
+  readonly seconds: number;
+  readonly seed: number;
+}
+
+/** Fuzzes `targets` one after the other in this process; returns how many failed. */
+function fuzzHere(targets: readonly FuzzTarget[], { runs, seconds, seed }: Settings): number {
   let failed = 0;
-  for (const target of TARGETS.filter((t) => names.includes(t.name))) {
+  for (const target of targets) {
     const started = performance.now();
     const details = target.check({
       numRuns: runs,
@@ -96,7 +122,42 @@ function main(): number {
       console.log(`ok   ${target.name.padEnd(18)} ${ran} inputs, ${took} s, 0 failures`);
     }
   }
-  return failed === 0 ? 0 : 1;
+  return failed;
+}
+
+/**
+ * Fuzzes each target in a child process running this script, `jobs` at a time, printing each
+ * child's lines when it ends; returns how many failed (a child that dies counts as failed).
+ */
+async function fuzzInChildren(
+  targets: readonly FuzzTarget[],
+  { runs, seconds, seed }: Settings,
+  jobs: number,
+): Promise<number> {
+  const queue = [...targets];
+  let failed = 0;
+  const worker = async (): Promise<void> => {
+    for (let target = queue.shift(); target !== undefined; target = queue.shift()) {
+      const args = [...process.execArgv, process.argv[1] ?? 'fuzz/run.ts', '--jobs', '1'];
+      args.push('--only', target.name, '--runs', `${runs}`, '--seconds', `${seconds}`);
+      args.push('--seed', `${seed}`);
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      let output = '';
+      child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+      const code = await new Promise<number | null>((resolve) => {
+        child.on('close', (c) => resolve(c));
+        child.on('error', () => resolve(null));
+      });
+      // Drop the child's own header line; the parent printed the settings.
+      process.stdout.write(output.split('\n').slice(1).join('\n'));
+      if (code !== 0) {
+        failed++;
+        if (!/^(FAIL|SHORT)/m.test(output)) console.log(`FAIL ${target.name}: exited ${code}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, targets.length) }, worker));
+  return failed;
 }
 
 /** A whole number from the command line; NaN when it is not one. */
@@ -130,4 +191,4 @@ function saveFinding(target: string, example: unknown): string {
   return path;
 }
 
-process.exitCode = main();
+process.exitCode = await main();

@@ -99,6 +99,43 @@ const request = mutated(
     ),
 );
 
+/** ASCII case folding only, like strncasecmp in the C locale. */
+const fold = (text: string): string => text.replace(/[A-Z]/g, (c) => c.toLowerCase());
+
+/**
+ * §2.3 as an oracle, read from the spec's list of 0.0.5's rules rather than from the detector:
+ * GET, CR LF lines, the first Upgrade header a prefix of `websocket`, the first Host header (cut
+ * at its last colon) equal to obfs-host, all within the first MAX_FIRST_PACKET bytes.
+ */
+function oracleRequest(input: Buffer, host: string | undefined): ServerOutcome['verdict'] {
+  const text = input.toString('latin1');
+  if (fold(text.slice(0, 3)) !== 'get') return 'rejected';
+  const wanted = host === undefined ? undefined : Buffer.from(host, 'utf8').toString('latin1');
+  let upgrade = false;
+  let hostSeen = false;
+  // The request line: only its ending matters.
+  const end = text.indexOf('\n');
+  if (end === -1 || end >= MAX_FIRST_PACKET || text[end - 1] !== '\r') return 'rejected';
+  for (let at = end + 1; ;) {
+    const lf = text.indexOf('\n', at);
+    if (lf === -1 || lf >= MAX_FIRST_PACKET) return 'rejected';
+    if (lf === at || text[lf - 1] !== '\r') return 'rejected';
+    const line = text.slice(at, lf - 1);
+    at = lf + 1;
+    if (line === '') return upgrade && (wanted === undefined || hostSeen) ? 'accepted' : 'rejected';
+    const name = fold(line);
+    if (!upgrade && line.length > 8 && name.startsWith('upgrade:')) {
+      upgrade = true;
+      if (!'websocket'.startsWith(line.slice(8).replace(/^[ \t]+/, ''))) return 'rejected';
+    } else if (wanted !== undefined && !hostSeen && line.length > 5 && name.startsWith('host:')) {
+      hostSeen = true;
+      const value = line.slice(5).replace(/^[ \t]+/, '');
+      const colon = value.lastIndexOf(':');
+      if (fold(colon === -1 ? value : value.slice(0, colon)) !== fold(wanted)) return 'rejected';
+    }
+  }
+}
+
 function sameVerdict(whole: ServerOutcome, cut: ServerOutcome): void {
   check(
     whole.verdict === cut.verdict &&
@@ -130,6 +167,13 @@ export const httpRequest: FuzzTarget = {
             failover: FAILOVER,
           });
           const whole = runServerSession(options, [input]);
+          const expected = oracleRequest(input, serverObfsHost);
+          if (input.length > 0) {
+            check(
+              whole.verdict === expected,
+              () => `verdict ${whole.verdict} (${whole.reason ?? ''}), the spec says ${expected}`,
+            );
+          }
           if (whole.verdict === 'accepted') {
             // Accepted only on a CR LF-only header: the payload is everything after its end.
             const end = input.indexOf(CRLFCRLF);

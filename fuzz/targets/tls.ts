@@ -56,9 +56,35 @@ const records = fc.array(payload, { maxLength: 4 }).map((payloads) => {
   for (const p of payloads) pushRecords(p, (data) => pushed.push(Buffer.from(data)));
   return Buffer.concat(pushed);
 });
+/** Record headers made up field by field: type and version mostly right, any length. */
+const forgedRecords = fc
+  .array(
+    fc.tuple(
+      fc.oneof(
+        { weight: 8, arbitrary: fc.constant([0x17, 0x03, 0x03]) },
+        { weight: 1, arbitrary: fc.array(fc.nat(255), { minLength: 3, maxLength: 3 }) },
+      ),
+      fc.oneof(
+        fc.constantFrom(0, 1, MAX_RECORD_PAYLOAD - 1, MAX_RECORD_PAYLOAD, MAX_RECORD_PAYLOAD + 1),
+        fc.nat(0xffff),
+      ),
+      fc.nat(64),
+    ),
+    { minLength: 1, maxLength: 4 },
+  )
+  .map((list) =>
+    Buffer.concat(
+      list.map(([type, length, sent]) => {
+        const header = Buffer.from([...type, length >> 8, length & 0xff]);
+        // The whole payload when it is short, else up to 64 bytes of it (a cut record).
+        return Buffer.concat([header, Buffer.alloc(length <= 64 ? length : sent, 0x61)]);
+      }),
+    ),
+  );
 /** Records, sometimes with the tiny-record pattern of issue 9 (`17 03 03 00 01 61` repeated). */
 const recordStream = fc.oneof(
-  { weight: 6, arbitrary: mutated(records) },
+  { weight: 4, arbitrary: mutated(records, [0, 1, 2, 3, 4]) },
+  { weight: 3, arbitrary: forgedRecords },
   {
     weight: 1,
     arbitrary: fc
@@ -91,12 +117,17 @@ export const tlsRecords: FuzzTarget = {
     ),
 };
 
+/** Offsets obfs-server decides on (§3.4): fixed bytes, hello length, ticket type and length. */
+const HELLO_FIELDS = [0, 1, 2, 3, 5, 7, 9, 10, 136, 138, 139, 140, 141];
+/** Offsets obfs-local decides on (§3.5): byte 0, the lengths, F at 105, the first record. */
+const FLIGHT_FIELDS = [0, 3, 105, 106, 107, 110];
+
 /** A ClientHello as our client builds it, with fixed random and session id (reproducible). */
 const hello = fc
   .tuple(
     fc.constantFrom('www.example.com', 'a', 'x'.repeat(255)),
     fc.oneof({ weight: 50, arbitrary: payload }, { weight: 1, arbitrary: bulk(1200, 16_300) }),
-    records,
+    fc.oneof(records, forgedRecords),
   )
   .map(([host, ticket, rest]) => {
     const { packet, consumed } = buildClientHello(Buffer.from(host), ticket, 0, MAX_FIRST_PACKET);
@@ -149,7 +180,10 @@ export const tlsClientHello: FuzzTarget = {
   check: (parameters) =>
     fc.check(
       fc.property(
-        fc.oneof({ weight: 5, arbitrary: mutated(hello) }, { weight: 1, arbitrary: noise }),
+        fc.oneof(
+          { weight: 5, arbitrary: mutated(hello, HELLO_FIELDS) },
+          { weight: 1, arbitrary: noise },
+        ),
         split,
         (input, cut) => {
           const options = sessionOptions({ obfs: 'tls', failover: FAILOVER });
@@ -197,7 +231,7 @@ const flight = fc
       { weight: 5, arbitrary: payload },
       { weight: 1, arbitrary: fc.constant(Buffer.alloc(0)) },
     ),
-    records,
+    fc.oneof(records, forgedRecords),
   )
   .map(([finished, rest]) => {
     const { packet } = buildServerFlight(Buffer.alloc(32, 0x5a), finished, 0);
@@ -224,7 +258,10 @@ export const tlsServerHello: FuzzTarget = {
   check: (parameters) =>
     fc.check(
       fc.property(
-        fc.oneof({ weight: 5, arbitrary: mutated(flight) }, { weight: 1, arbitrary: noise }),
+        fc.oneof(
+          { weight: 5, arbitrary: mutated(flight, FLIGHT_FIELDS) },
+          { weight: 1, arbitrary: noise },
+        ),
         split,
         (input, cut) => {
           const whole = runCodec(new ServerFlightDecoder(), [input]);
