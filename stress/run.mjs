@@ -25,7 +25,7 @@ const SCENARIOS = [
 ];
 
 const HELP = `usage: pnpm stress [--short] [--only a,b] [--list]
-  --short     the CI profile: fewer connections and rounds (about 3 minutes)
+  --short     the CI profile: fewer connections and rounds (about 1.5 minutes)
   --only a,b  these scenarios only (see --list)
 Needs pnpm build first (it runs packages/*/dist).`;
 
