@@ -1,0 +1,71 @@
+// Figures: legitimate echo latency through a plugin pair, percentiles, and bounded polling.
+
+import { connectTo } from '../../packages/sdk/dist/testing/index.js';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `test` every `everyMs` until it is true or `timeoutMs` passed; returns the ms it took or undefined. */
+export async function waitFor(test, timeoutMs, everyMs = 20) {
+  const start = performance.now();
+  for (let i = 0; i < 100_000; i++) {
+    if (await test()) return performance.now() - start;
+    if (performance.now() - start > timeoutMs) return undefined;
+    await sleep(everyMs);
+  }
+  return undefined;
+}
+
+export function percentile(sorted, p) {
+  return sorted.length === 0
+    ? NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+/**
+ * `rounds` round trips of 64 bytes on one connection through `port` (an echo behind it), one at a
+ * time: the latency an ordinary user sees. Resolves { median, p99 } in ms; rejects when a round
+ * trip takes more than `timeoutMs` or the bytes come back wrong.
+ */
+export async function echoLatency(port, rounds, timeoutMs = 5000) {
+  const socket = await connectTo(port);
+  socket.on('error', () => undefined);
+  const times = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const message = Buffer.alloc(64, i & 0xff);
+      const started = performance.now();
+      const back = await new Promise((resolve, reject) => {
+        let got = Buffer.alloc(0);
+        const timer = setTimeout(
+          () => done(new Error(`echo round ${i}: no answer in ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        const onData = (chunk) => {
+          got = Buffer.concat([got, chunk]);
+          if (got.length >= 64) done();
+        };
+        const onClose = () => done(new Error(`echo round ${i}: the connection closed`));
+        function done(error) {
+          clearTimeout(timer);
+          socket.off('data', onData);
+          socket.off('close', onClose);
+          if (error) reject(error);
+          else resolve(got);
+        }
+        socket.on('data', onData);
+        socket.once('close', onClose);
+        socket.write(message);
+      });
+      times.push(performance.now() - started);
+      if (!back.equals(message))
+        throw new Error(`echo round ${i}: ${back.length} bytes came back changed`);
+    }
+  } finally {
+    socket.destroy();
+  }
+  times.sort((a, b) => a - b);
+  return { median: percentile(times, 0.5), p99: percentile(times, 0.99) };
+}
+
+export const ms = (x) => (x === undefined || Number.isNaN(x) ? 'n/a' : `${x.toFixed(1)} ms`);
+export const kib = (x) => `${Math.round(x)} KiB`;

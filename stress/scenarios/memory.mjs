@@ -1,0 +1,135 @@
+// Issue 9 defects 1 and 2: memory per hostile connection and the latency of everyone else.
+// Tiny TLS records after a valid handshake, and a first packet sent one byte per read. Done when:
+// <= 256 KiB RSS per attacker connection, legitimate p99 under one attacker <= 2x unattacked.
+
+import path from 'node:path';
+import { startProcess, stopProcess } from '../../bench/lib/proc.mjs';
+import { startEchoServer } from '../../packages/sdk/dist/testing/index.js';
+import { ROOT, fdCount, rssKiB, startPair } from '../lib/plugins.mjs';
+import { echoLatency, kib, ms, sleep, waitFor } from '../lib/measure.mjs';
+import { createResult } from '../lib/report.mjs';
+
+const ATTACKER = path.join(ROOT, 'stress/attacker.mjs');
+const RSS_LIMIT_KIB = 256;
+
+function attacker(mode, port, { count, bytes, read }) {
+  const args = [
+    ATTACKER,
+    '--mode',
+    mode,
+    '--port',
+    String(port),
+    '--count',
+    String(count),
+    '--bytes',
+    String(bytes),
+  ];
+  if (read) args.push('--read');
+  return startProcess(`attacker ${mode}`, process.execPath, args, {});
+}
+
+/** Legitimate echo latency through a pair of `kind`, unattacked, then under one `mode` attacker. */
+async function latencyPhase(result, kind, mode, upstream, rounds) {
+  const pair = await startPair(kind, upstream, 'handshake-timeout=60');
+  try {
+    await echoLatency(pair.port, 50); // warm up the JIT of both plugins
+    const calm = await echoLatency(pair.port, rounds);
+    const one = attacker(mode, pair.server.port, { count: 1, bytes: 0, read: true });
+    let attacked;
+    try {
+      await sleep(500);
+      attacked = await echoLatency(pair.port, rounds);
+    } finally {
+      await stopProcess(one);
+    }
+    result.figure(
+      `legitimate echo: unattacked median ${ms(calm.median)} p99 ${ms(calm.p99)}; under one attacker median ${ms(attacked.median)} p99 ${ms(attacked.p99)}`,
+    );
+    result.check(
+      'p99 under one attacker <= 2x unattacked',
+      attacked.p99 <= 2 * calm.p99,
+      ms(attacked.p99),
+      `<= ${ms(2 * calm.p99)}`,
+    );
+  } finally {
+    await pair.stop();
+  }
+}
+
+/** RSS per `mode` attacker connection, from a freshly started pair of `kind`. */
+async function rssPhase(result, kind, mode, upstream, { count, bytes }) {
+  const pair = await startPair(kind, upstream, 'handshake-timeout=60');
+  try {
+    await echoLatency(pair.port, 50);
+    await sleep(300);
+    const rssBefore = rssKiB(pair.server.pid);
+    const fdsBefore = fdCount(pair.server.pid);
+    const many = attacker(mode, pair.server.port, { count, bytes, read: false });
+    try {
+      const settled = await waitFor(
+        () => /settled/.test(many.output) || many.exitInfo !== undefined,
+        120_000,
+        100,
+      );
+      await sleep(1000);
+      const rssAfter = rssKiB(pair.server.pid);
+      const fdsDuring = fdCount(pair.server.pid);
+      const perConnection = (rssAfter - rssBefore) / count;
+      const line =
+        /settled (.*)/.exec(many.output)?.[1] ??
+        `not settled (${settled === undefined ? 'timeout' : 'exited'})`;
+      result.figure(
+        `${count} attackers x ${bytes} bytes (${line}): server RSS ${kib(rssBefore)} -> ${kib(rssAfter)}, ${kib(perConnection)} per connection; fds ${fdsBefore} -> ${fdsDuring}`,
+      );
+      result.check(
+        'RSS per attacker connection <= 256 KiB',
+        perConnection <= RSS_LIMIT_KIB,
+        kib(perConnection),
+        `<= ${RSS_LIMIT_KIB} KiB`,
+      );
+    } finally {
+      await stopProcess(many);
+    }
+    await waitFor(() => fdCount(pair.server.pid) <= fdsBefore, 5000);
+    result.figure(
+      `fds after the attackers left: ${fdCount(pair.server.pid)} (before: ${fdsBefore})`,
+    );
+  } finally {
+    await pair.stop();
+  }
+}
+
+/** `mode` against the server side of `kind`: latency under one attacker, then RSS per attacker. */
+async function memoryScenario(kind, mode, { count, bytes, rounds }) {
+  const result = createResult();
+  const echo = await startEchoServer();
+  try {
+    await latencyPhase(result, kind, mode, echo.port, rounds);
+    await rssPhase(result, kind, mode, echo.port, { count, bytes });
+  } finally {
+    await echo.close();
+  }
+  return result;
+}
+
+export const tinyTlsRecords = {
+  name: 'tiny-tls-records',
+  about: 'tls server: a valid ClientHello, then 17 03 03 00 01 61 repeated, reading nothing',
+  run: (profile) =>
+    memoryScenario('tls', 'tiny-records', {
+      count: profile.short ? 8 : 32,
+      bytes: 256 * 1024,
+      rounds: profile.short ? 300 : 1000,
+    }),
+};
+
+export const oneByteFirstPacket = {
+  name: 'one-byte-first-packet',
+  about: 'http server: GET / HTTP/1.1\\r\\nX: then one byte per read, never a blank line',
+  run: (profile) =>
+    memoryScenario('http', 'one-byte', {
+      count: profile.short ? 8 : 32,
+      bytes: profile.short ? 4000 : 16_350,
+      rounds: profile.short ? 300 : 1000,
+    }),
+};
