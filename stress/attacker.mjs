@@ -17,11 +17,14 @@ const { values } = parseArgs({
     count: { type: 'string', default: '1' },
     bytes: { type: 'string', default: '0' },
     read: { type: 'boolean', default: false },
+    // Bytes per second (0 = as fast as the socket takes them).
+    rate: { type: 'string', default: '0' },
   },
 });
 const port = Number(values.port);
 const count = Number(values.count);
 const bytes = Number(values.bytes);
+const rate = Number(values.rate);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** The fields obfs-server checks (spec §3.4): fixed bytes, SessionTicket first at 138, lengths. */
@@ -80,10 +83,15 @@ async function attack(socket, limit) {
   const more = () => limit === 0 || sent < limit;
   if (values.mode === 'tiny-records') {
     if (!(await send(socket, clientHello()))) return sent;
+    const t0 = performance.now();
     while (more()) {
       const piece = limit === 0 ? TINY : TINY.subarray(0, Math.min(TINY.length, limit - sent));
       if (!(await send(socket, piece))) break;
       sent += piece.length;
+      if (rate > 0) {
+        const early = t0 + (sent / rate) * 1000 - performance.now();
+        if (early > 0) await sleep(early);
+      }
     }
   } else {
     if (!(await send(socket, HTTP_PREFIX))) return sent;

@@ -1,6 +1,6 @@
 // Figures: legitimate echo latency through a plugin pair, percentiles, and bounded polling.
 
-import { connectTo } from '../../packages/sdk/dist/testing/index.js';
+import { openConnection } from '../../packages/sdk/dist/testing/index.js';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -27,7 +27,7 @@ export function percentile(sorted, p) {
  * trip takes more than `timeoutMs` or the bytes come back wrong.
  */
 export async function echoLatency(port, rounds, timeoutMs = 5000) {
-  const socket = await connectTo(port);
+  const socket = await openConnection(port);
   socket.on('error', () => undefined);
   const times = [];
   try {

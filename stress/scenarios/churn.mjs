@@ -1,14 +1,14 @@
 // Connection churn: many short connections through a plugin pair, half of them ended by a reset
 // mid-stream. Figures: fds and RSS of both plugins before and after (a leak shows as growth).
 
-import { connectTo, startEchoServer } from '../../packages/sdk/dist/testing/index.js';
+import { openConnection, startEchoServer } from '../../packages/sdk/dist/testing/index.js';
 import { fdCount, rssKiB, startPair } from '../lib/plugins.mjs';
 import { kib, sleep, waitFor } from '../lib/measure.mjs';
 import { createResult } from '../lib/report.mjs';
 
 /** One connection: 64 bytes out and back, then a FIN (even i) or a reset (odd i). */
 async function oneConnection(port, i) {
-  const socket = await connectTo(port);
+  const socket = await openConnection(port);
   socket.on('error', () => undefined);
   try {
     const back = new Promise((resolve, reject) => {

@@ -3,7 +3,7 @@
 // trials turn an RST into a FIN.
 
 import net from 'node:net';
-import { connectTo } from '../../packages/sdk/dist/testing/index.js';
+import { endedByReset, openConnection } from '../../packages/sdk/dist/testing/index.js';
 import { startPair } from '../lib/plugins.mjs';
 import { sleep } from '../lib/measure.mjs';
 import { createResult } from '../lib/report.mjs';
@@ -11,7 +11,7 @@ import { createResult } from '../lib/report.mjs';
 const BURST = Buffer.alloc(64 * 1024, 0x62);
 
 /**
- * How a socket ended: 'fin' when an end arrives (the peer closed cleanly, whatever follows),
+ * How a socket ended: 'fin' when a real end arrives (the peer closed cleanly, whatever follows),
  * 'reset' on an error or a close without an end, 'open' when nothing happened within `ms`.
  * The sockets allow half-open, so an end does not close them: it is counted when it arrives.
  */
@@ -23,7 +23,8 @@ function ending(socket, ms) {
     };
     const timer = setTimeout(() => done('open'), ms);
     socket.on('data', () => undefined);
-    socket.once('end', () => done('fin'));
+    // Node may report an RST as an end on this side too: ask the kernel (endedByReset).
+    socket.once('end', () => done(endedByReset(socket) ? 'reset' : 'fin'));
     socket.once('error', () => done('reset'));
     socket.once('close', () => done('reset'));
   });
@@ -61,7 +62,7 @@ async function trials(kind, count) {
   let pair = await startPair(kind, resetter.port, 'idle-timeout=10');
   try {
     for (let i = 0; i < count; i++) {
-      const client = await connectTo(pair.port);
+      const client = await openConnection(pair.port);
       const end = ending(client, 5000);
       client.write('go');
       counts.download[await end]++;
@@ -94,7 +95,7 @@ async function trials(kind, count) {
           },
         };
       });
-      const client = connectTo(pair.port);
+      const client = openConnection(pair.port);
       const c = await client;
       c.on('error', () => undefined);
       c.write(BURST);

@@ -4,7 +4,7 @@
 // /dev/null + host SIGKILL, every plugin process gone within 1 s.
 
 import { readFileSync } from 'node:fs';
-import { connectTo, startEchoServer } from '../../packages/sdk/dist/testing/index.js';
+import { openConnection, startEchoServer } from '../../packages/sdk/dist/testing/index.js';
 import {
   freePort,
   processTree,
@@ -30,7 +30,7 @@ export const sigtermUnderLoad = {
     let streaming = true;
     try {
       for (let i = 0; i < count; i++) {
-        const s = await connectTo(pair.port);
+        const s = await openConnection(pair.port);
         s.on('error', () => undefined);
         s.on('data', () => undefined);
         sockets.push(s);
@@ -108,7 +108,7 @@ async function hostKilled(stdin, workers) {
     if (workers > 1) await waitFor(() => processTree(pluginPid).length >= workers + 1, 10_000);
     // Connections in use when the host dies: a graceful drain would wait for them.
     for (let i = 0; i < 4 * workers; i++) {
-      const s = await connectTo(port);
+      const s = await openConnection(port);
       s.on('error', () => undefined);
       const answered = new Promise((r) => s.once('data', r));
       s.write('x');

@@ -2,7 +2,7 @@
 // workers=2 (issue 9 defect 7) the limit applies per worker, and a full worker that wins the
 // accept refuses while the other has room.
 
-import { connectTo, startEchoServer } from '../../packages/sdk/dist/testing/index.js';
+import { openConnection, startEchoServer } from '../../packages/sdk/dist/testing/index.js';
 import { stopProcess } from '../../bench/lib/proc.mjs';
 import { startServer } from '../lib/plugins.mjs';
 import { sleep } from '../lib/measure.mjs';
@@ -12,7 +12,7 @@ const LIMIT = 20;
 
 /** Connects and sends a byte; resolves the socket when the echo answers, else undefined. */
 async function admitted(port) {
-  const socket = await connectTo(port).catch(() => undefined);
+  const socket = await openConnection(port).catch(() => undefined);
   if (socket === undefined) return undefined;
   socket.on('error', () => undefined);
   const ok = await new Promise((resolve) => {

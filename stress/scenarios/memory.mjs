@@ -12,7 +12,14 @@ import { createResult } from '../lib/report.mjs';
 const ATTACKER = path.join(ROOT, 'stress/attacker.mjs');
 const RSS_LIMIT_KIB = 256;
 
-function attacker(mode, port, { count, bytes, read }) {
+/**
+ * The attack rate of the latency phase: the issue measured one attacker at ~8 MiB/s. Unbounded,
+ * one attacker process alone takes a whole core of this 2-core machine, and the latency then
+ * measures the scheduler, not the plugin.
+ */
+const LATENCY_ATTACK_RATE = 8 * 1024 * 1024;
+
+function attacker(mode, port, { count, bytes, read, rate = 0 }) {
   const args = [
     ATTACKER,
     '--mode',
@@ -25,38 +32,61 @@ function attacker(mode, port, { count, bytes, read }) {
     String(bytes),
   ];
   if (read) args.push('--read');
+  if (rate > 0) args.push('--rate', String(rate));
   return startProcess(`attacker ${mode}`, process.execPath, args, {});
 }
 
-/** Legitimate echo latency through a pair of `kind`, unattacked, then under one `mode` attacker. */
+/** Alternating unattacked and attacked rounds: the machine is noisy, one p99 of each proves little. */
+const LATENCY_ROUNDS = 3;
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/**
+ * Legitimate echo latency through a pair of `kind`, unattacked and under one `mode` attacker, in
+ * alternating rounds (A/B, as the bench does); compares the medians of the rounds' p99.
+ */
 async function latencyPhase(result, kind, mode, upstream, rounds) {
   const pair = await startPair(kind, upstream, 'handshake-timeout=60');
   try {
     await echoLatency(pair.port, 50); // warm up the JIT of both plugins
-    const calm = await echoLatency(pair.port, rounds);
-    const one = attacker(mode, pair.server.port, { count: 1, bytes: 0, read: true });
-    let attacked;
-    try {
-      await sleep(500);
-      attacked = await echoLatency(pair.port, rounds);
-    } finally {
-      await stopProcess(one);
+    const calm = [];
+    const attacked = [];
+    for (let round = 0; round < LATENCY_ROUNDS; round++) {
+      calm.push(await echoLatency(pair.port, rounds));
+      const one = attacker(mode, pair.server.port, {
+        count: 1,
+        bytes: 0,
+        read: true,
+        rate: LATENCY_ATTACK_RATE,
+      });
+      try {
+        await sleep(500);
+        attacked.push(await echoLatency(pair.port, rounds));
+      } finally {
+        await stopProcess(one);
+      }
     }
+    const calmP99 = median(calm.map((r) => r.p99));
+    const attackedP99 = median(attacked.map((r) => r.p99));
     result.figure(
-      `legitimate echo: unattacked median ${ms(calm.median)} p99 ${ms(calm.p99)}; under one attacker median ${ms(attacked.median)} p99 ${ms(attacked.p99)}`,
+      `legitimate echo, ${LATENCY_ROUNDS} alternating rounds: unattacked median ${ms(median(calm.map((r) => r.median)))} p99 ${ms(calmP99)}; under one attacker (${LATENCY_ATTACK_RATE / 1024 / 1024} MiB/s) median ${ms(median(attacked.map((r) => r.median)))} p99 ${ms(attackedP99)}`,
     );
     result.check(
       'p99 under one attacker <= 2x unattacked',
-      attacked.p99 <= 2 * calm.p99,
-      ms(attacked.p99),
-      `<= ${ms(2 * calm.p99)}`,
+      attackedP99 <= 2 * calmP99,
+      ms(attackedP99),
+      `<= ${ms(2 * calmP99)}`,
     );
   } finally {
     await pair.stop();
   }
 }
 
-/** RSS per `mode` attacker connection, from a freshly started pair of `kind`. */
+/**
+ * RSS per `mode` attacker connection, from a freshly started pair of `kind`: the growth divided
+ * by enough connections (64 short, 200 full) that the heap's one-time growth under any load does
+ * not pass for a per-connection cost.
+ */
 async function rssPhase(result, kind, mode, upstream, { count, bytes }) {
   const pair = await startPair(kind, upstream, 'handshake-timeout=60');
   try {
@@ -117,7 +147,7 @@ export const tinyTlsRecords = {
   about: 'tls server: a valid ClientHello, then 17 03 03 00 01 61 repeated, reading nothing',
   run: (profile) =>
     memoryScenario('tls', 'tiny-records', {
-      count: profile.short ? 8 : 32,
+      count: profile.short ? 64 : 200,
       bytes: 256 * 1024,
       rounds: profile.short ? 300 : 1000,
     }),
@@ -128,7 +158,7 @@ export const oneByteFirstPacket = {
   about: 'http server: GET / HTTP/1.1\\r\\nX: then one byte per read, never a blank line',
   run: (profile) =>
     memoryScenario('http', 'one-byte', {
-      count: profile.short ? 8 : 32,
+      count: profile.short ? 64 : 200,
       bytes: profile.short ? 4000 : 16_350,
       rounds: profile.short ? 300 : 1000,
     }),

@@ -5,7 +5,7 @@
 
 import net from 'node:net';
 import {
-  connectTo,
+  openConnection,
   startEchoServer,
   startSourceServer,
 } from '../../packages/sdk/dist/testing/index.js';
@@ -22,7 +22,7 @@ async function openMany(port, count, batch = 50) {
   const sockets = [];
   for (let i = 0; i < count; i += batch) {
     const opened = await Promise.all(
-      Array.from({ length: Math.min(batch, count - i) }, () => connectTo(port)),
+      Array.from({ length: Math.min(batch, count - i) }, () => openConnection(port)),
     );
     for (const s of opened) s.on('error', () => undefined);
     sockets.push(...opened);

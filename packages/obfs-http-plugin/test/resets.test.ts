@@ -4,10 +4,9 @@
 // 20 trials and every one must end in a reset.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { readSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Plugin } from '@sip003/sdk';
-import { startPluginPair, type PluginPair } from '@sip003/sdk/testing';
+import { endedByReset, startPluginPair, type PluginPair } from '@sip003/sdk/testing';
 import noopPlugin from '../../noop-plugin/src/index.ts';
 import obfsHttpPlugin from '../src/index.ts';
 
@@ -16,32 +15,14 @@ const PAYLOAD = Buffer.alloc(256 * 1024, 0x5a);
 
 type Ending = 'end' | 'reset';
 
-/**
- * How a socket's read side ends: with a FIN, or reset (an error, or closed without an end). The
- * test's sockets are Node sockets too, so an 'end' may be an RST that libuv reported as an end:
- * ask the kernel. While our side is open, getpeername fails (ENOTCONN) after an RST and works
- * after a FIN; once our FIN is out it fails either way, and one more read(2) tells them apart
- * (0 after a FIN, the pending ECONNRESET after an RST).
- */
+/** How a socket's read side ends: with a FIN, or reset (an error, a close without an end). */
 function ending(socket: Socket): Promise<Ending> {
   return new Promise((resolve) => {
-    socket.on('end', () => resolve(resetByKernel(socket) ? 'reset' : 'end'));
+    socket.on('end', () => resolve(endedByReset(socket) ? 'reset' : 'end'));
     socket.on('error', () => resolve('reset'));
     socket.on('close', () => resolve('reset'));
     socket.resume();
   });
-}
-
-function resetByKernel(socket: Socket): boolean {
-  const handle = (
-    socket as unknown as { _handle: { fd: number; getpeername(out: object): number } }
-  )._handle;
-  if (!socket.writableEnded) return handle.getpeername({}) !== 0;
-  try {
-    return readSync(handle.fd, Buffer.alloc(1)) !== 0;
-  } catch {
-    return true;
-  }
 }
 
 /** Upstream: hands each accepted socket to the current trial. */

@@ -63,9 +63,20 @@ describe('RecordDecoder (§3.4 step 6)', () => {
     }
   });
 
-  it('pushes payloads as views of the input', () => {
-    const run = new CodecRunner(new RecordDecoder()).write(stream);
-    expect(run.pushes.every((p) => p.buffer === stream.buffer)).toBe(true);
+  it('pushes payloads of 256 bytes and more as views of the input, tiny ones as one copy per read', () => {
+    const big = seededBytes(seededRandom(3), 300);
+    const last = seededBytes(seededRandom(4), 400);
+    const tiny = Array.from({ length: 1000 }, (_, i) => record(Buffer.from([i & 0xff])));
+    const input = Buffer.concat([record(big), ...tiny, record(last)]);
+    const run = new CodecRunner(new RecordDecoder()).write(input);
+    // A peer sending 1-byte records must not cost one object per record (issue 9).
+    expect(run.pushes).toHaveLength(3);
+    expect(run.pushes[0]!.buffer).toBe(input.buffer);
+    expect(run.pushes[1]!.buffer).not.toBe(input.buffer);
+    expect(run.pushes[2]!.buffer).toBe(input.buffer);
+    expect(run.output).toEqual(
+      Buffer.concat([big, Buffer.from(tiny.map((_, i) => i & 0xff)), last]),
+    );
   });
 
   it('accepts exactly 16384 bytes', () => {

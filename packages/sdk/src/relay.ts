@@ -89,6 +89,14 @@ const COALESCE_BELOW = 4096;
  * thousand before it said stop. With the byte mark this bounds a direction's memory.
  */
 const MAX_QUEUED_WRITES = 64;
+/**
+ * A codec call that pushed more pieces than this did a lot of work for one read (a peer sending
+ * 6-byte TLS records makes ~10,000 per 64 KiB): the direction then sits out one turn of the event
+ * loop. libuv otherwise reads a busy socket up to 32 times per poll, so one attacker could hold
+ * the loop for hundreds of milliseconds while every other connection waits. Ordinary traffic
+ * pushes a handful of pieces per read and never yields.
+ */
+const YIELD_AFTER_PUSHES = 64;
 
 const kConnection = Symbol('sip003.connection');
 const kSource = Symbol('sip003.source');
@@ -119,6 +127,9 @@ function onSourceData(this: Tracked, chunk: Buffer): void {
 function onSourceEnd(this: Tracked): void {
   this[kSource]?.sourceEnded();
 }
+function onYieldEnd(direction: Direction): void {
+  direction.release(YIELDING);
+}
 function onDeadline(connection: Connection): void {
   connection.deadline();
 }
@@ -127,6 +138,7 @@ function onDeadline(connection: Connection): void {
 const SINK_FULL = 1;
 const CODEC_PENDING = 2;
 const DIAL_PENDING = 4;
+const YIELDING = 8;
 
 // Where a direction is between its first byte and the FIN it passes on.
 /** The source may still send. */
@@ -156,7 +168,9 @@ type Phase = typeof OPEN | typeof ENDING | typeof FLUSHING | typeof ENDED;
  * bytes or MAX_QUEUED_WRITES writes; cleared by the write callbacks) and CODEC_PENDING (the
  * codec returned a promise; cleared when it settles) and DIAL_PENDING (an asynchronous `connect`
  * has not handed over the socket yet: what the codec pushed waits in `parked`, a FIN waits in
- * the ENDED phase; both go out on `attach`). `batch` is set only inside a synchronous
+ * the ENDED phase; both go out on `attach`) and YIELDING (a codec call pushed more than
+ * YIELD_AFTER_PUSHES pieces: the source sits out one turn of the event loop so that other
+ * connections are served). `batch` is set only inside a synchronous
  * codec call: its pushes are collected and written when the call returns, small ones coalesced
  * into one buffer, so one input chunk makes a bounded number of writes whatever it contains.
  * A failed connection (state DONE) overrides everything: every method returns at once.
@@ -238,6 +252,10 @@ class Direction {
     const pieces = this.batch;
     this.batch = undefined;
     if (pieces.length > 0) this.writeBatch(pieces, this.batchBytes);
+    if (pieces.length > YIELD_AFTER_PUSHES && (this.holds & YIELDING) === 0) {
+      this.hold(YIELDING);
+      setImmediate(onYieldEnd, this);
+    }
     return result ?? undefined;
   }
 

@@ -170,6 +170,37 @@ describe('memory per connection is bounded whatever the peer sends', () => {
     expect(writes.count).toBeLessThanOrEqual(calls);
   });
 
+  it('lets the event loop turn after a read that made many pushes (one peer cannot hold it)', async () => {
+    // libuv reads a busy socket up to 32 times per poll: without a yield, the transforms of
+    // consecutive reads run back to back while every other connection waits.
+    let calls = 0;
+    let backToBack = 0;
+    let turned = true;
+    const perByte: Codec = {
+      transform(chunk, push) {
+        calls++;
+        if (!turned) backToBack++;
+        turned = false;
+        setImmediate(() => (turned = true));
+        for (let i = 0; i < chunk.length; i++) push(chunk.subarray(i, i + 1));
+      },
+    };
+    const upstream = await startUpstream((socket) => {
+      socket.resume();
+      socket.on('end', () => socket.end());
+    });
+    const relayed = await relayOne(
+      { host: '127.0.0.1', port: upstream.port },
+      { inbound: perByte, outbound: undefined },
+    );
+    const client = await openClient(relayed.port);
+    client.resume();
+    client.end(seededBytes(4 * 1024 * 1024, 9));
+    expect((await within(relayed.outcome, 30_000, 'relay closed')).error).toBeUndefined();
+    expect(calls).toBeGreaterThan(4);
+    expect(backToBack).toBe(0);
+  });
+
   it('pauses a source once 64 writes are queued, however small (tiny reads, sink not ready)', async () => {
     // The dial waits on a name lookup we hold, so every write queues inside the relay.
     let releaseLookup: (() => void) | undefined;

@@ -32,11 +32,52 @@ export function pushRecords(data: Buffer, push: Push): void {
 }
 
 /**
+ * Payloads shorter than this are copied into one output buffer per input chunk instead of pushed
+ * as views: a peer that sends 1-byte records (10,000 per read) must not cost 10,000 objects.
+ */
+const COPY_BELOW = 256;
+
+/**
+ * Scratch space for tiny payloads, shared: a transform call gathers into it and copies what it
+ * gathered out before returning, so a push never pins a chunk-sized buffer for a few bytes.
+ */
+let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+/** The payloads of one input chunk, in order: tiny ones copied together, others as views. */
+class Gathered {
+  readonly #push: Push;
+  #filled = 0;
+
+  constructor(capacity: number, push: Push) {
+    if (scratch.length < capacity) scratch = Buffer.allocUnsafeSlow(capacity);
+    this.#push = push;
+  }
+
+  add(chunk: Buffer, from: number, to: number): void {
+    if (to - from < COPY_BELOW) {
+      for (let i = from; i < to; i++) scratch[this.#filled++] = chunk[i]!;
+      return;
+    }
+    this.flush();
+    this.#push(chunk.subarray(from, to));
+  }
+
+  flush(): void {
+    if (this.#filled === 0) return;
+    const out = Buffer.allocUnsafe(this.#filled);
+    scratch.copy(out, 0, 0, this.#filled);
+    this.#filled = 0;
+    this.#push(out);
+  }
+}
+
+/**
  * Incremental parser of application-data records (§3.4 step 6): state survives any split, byte
- * by byte included, and payloads are pushed as views of the input. Only the 5 header bytes are
- * ever buffered. Unlike 0.0.5 the length is read unsigned (0x8000 and up crash 0.0.5, §10
- * row 3) and every framing error throws a ProtocolError, which closes the connection instead of
- * forwarding garbage (§10 row 7). Zero-length records are accepted and produce nothing.
+ * by byte included. Payloads of a useful size are pushed as views of the input; tiny ones are
+ * gathered into one copy per chunk. Only the 5 header bytes are ever buffered across chunks.
+ * Unlike 0.0.5 the length is read unsigned (0x8000 and up crash 0.0.5, §10 row 3) and every
+ * framing error throws a ProtocolError, which closes the connection instead of forwarding
+ * garbage (§10 row 7). Zero-length records are accepted and produce nothing.
  */
 export class RecordDecoder implements Codec {
   readonly #header = Buffer.alloc(RECORD_HEADER_LENGTH);
@@ -46,13 +87,29 @@ export class RecordDecoder implements Codec {
   #remaining = 0;
 
   transform(chunk: Buffer, push: Push): void {
+    const out = new Gathered(chunk.length, push);
+    try {
+      this.#decode(chunk, out);
+    } finally {
+      // What was decoded before a framing error still goes out first, as with views.
+      out.flush();
+    }
+  }
+
+  #decode(chunk: Buffer, out: Gathered): void {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.#remaining > 0) {
         const end = Math.min(chunk.length, offset + this.#remaining);
-        push(chunk.subarray(offset, end));
+        out.add(chunk, offset, end);
         this.#remaining -= end - offset;
         offset = end;
+        continue;
+      }
+      if (this.#have === 0 && chunk.length - offset >= RECORD_HEADER_LENGTH) {
+        // The whole header is in this chunk (the usual case): read it in place.
+        this.#remaining = parseHeader(chunk, offset);
+        offset += RECORD_HEADER_LENGTH;
         continue;
       }
       const take = Math.min(RECORD_HEADER_LENGTH - this.#have, chunk.length - offset);
@@ -61,7 +118,7 @@ export class RecordDecoder implements Codec {
       offset += take;
       if (this.#have < RECORD_HEADER_LENGTH) return;
       this.#have = 0;
-      this.#remaining = parseHeader(this.#header);
+      this.#remaining = parseHeader(this.#header, 0);
     }
   }
 
@@ -75,18 +132,18 @@ export class RecordDecoder implements Codec {
   }
 }
 
-/** Validates a record header and returns its payload length. */
-function parseHeader(header: Buffer): number {
+/** Validates the record header at `at` and returns its payload length. */
+function parseHeader(bytes: Buffer, at: number): number {
   if (
-    header[0] !== APPLICATION_DATA ||
-    header[1] !== VERSION_MAJOR ||
-    header[2] !== VERSION_MINOR
+    bytes[at] !== APPLICATION_DATA ||
+    bytes[at + 1] !== VERSION_MAJOR ||
+    bytes[at + 2] !== VERSION_MINOR
   ) {
     throw new ProtocolError(
-      `TLS record must start with 17 03 03, got ${header.toString('hex', 0, 3).replace(/(..)(?!$)/g, '$1 ')}`,
+      `TLS record must start with 17 03 03, got ${bytes.toString('hex', at, at + 3).replace(/(..)(?!$)/g, '$1 ')}`,
     );
   }
-  const length = header.readUInt16BE(3);
+  const length = (bytes[at + 3]! << 8) | bytes[at + 4]!;
   if (length > MAX_RECORD_PAYLOAD) {
     throw new ProtocolError(
       `TLS record length must be at most ${MAX_RECORD_PAYLOAD}, got ${length}`,

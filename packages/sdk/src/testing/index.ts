@@ -24,6 +24,7 @@ export {
   startSourceServer,
   hashStream,
   readAtLeast,
+  endedByReset,
 } from './servers.ts';
 export type { TestServer } from './servers.ts';
 export {

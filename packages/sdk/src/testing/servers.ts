@@ -1,6 +1,7 @@
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
+import { readSync } from 'node:fs';
 
 /** A loopback server started by the test kit. */
 export interface TestServer {
@@ -277,4 +278,25 @@ export function readAtLeast(socket: Socket, n: number, timeoutMs: number): Promi
     socket.once('close', done);
     socket.on('error', () => undefined);
   });
+}
+
+/**
+ * Whether a socket whose read side just ended (its 'end' event) was reset rather than closed.
+ * Node reports an RST that comes with the last data as a plain end (libuv's POLLHUP short cut),
+ * so a test that tells resets from ends must ask the kernel: while our side is open,
+ * getpeername fails (ENOTCONN) after an RST and works after a FIN; once our own FIN is out it
+ * fails either way, and one more read(2) tells them apart (0 after a FIN, the pending
+ * ECONNRESET after an RST).
+ */
+export function endedByReset(socket: Socket): boolean {
+  const handle = (
+    socket as unknown as { _handle?: { fd: number; getpeername(out: object): number } | null }
+  )._handle;
+  if (handle === undefined || handle === null) return false; // already closed: trust the end
+  if (!socket.writableEnded) return handle.getpeername({}) !== 0;
+  try {
+    return readSync(handle.fd, Buffer.alloc(1)) !== 0;
+  } catch {
+    return true;
+  }
 }
