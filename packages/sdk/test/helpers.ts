@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { afterEach } from 'vitest';
 import { openConnection } from '../src/testing/index.ts';
 
@@ -66,4 +67,26 @@ export function spawnFixture(name: string): ChildProcessByStdio<null, Readable, 
     ['--import', 'tsx', resolve(repoRoot, 'packages/sdk/test/fixtures', name)],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
   );
+}
+
+/**
+ * Runs a fixture bundled beforehand, with plain node, for a test that needs the child's stderr
+ * left as the parent made it. Through tsx, a cache miss starts esbuild's service with stderr
+ * inherited, and spawning it clears O_NONBLOCK on that stderr (the flag belongs to the open
+ * file, shared by both): the child then blocks in write(2) on a stderr nobody reads.
+ */
+export async function spawnBundledFixture(
+  name: string,
+): Promise<ChildProcessByStdio<null, Readable, Readable>> {
+  const { outputFiles } = await build({
+    entryPoints: [resolve(repoRoot, 'packages/sdk/test/fixtures', name)],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    write: false,
+  });
+  return spawn(process.execPath, ['--input-type=module', '--eval', outputFiles[0]!.text], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, it, expect, vi } from 'vitest';
 import { createLogger, PeerEventLog } from '../src/log.ts';
-import { spawnFixture } from './helpers.ts';
+import { spawnBundledFixture } from './helpers.ts';
 
 describe('createLogger', () => {
   it('prints one line per event with the level, the fields of its ancestors and its own', () => {
@@ -70,15 +70,23 @@ describe('PeerEventLog', () => {
 
 describe('stderrSink', () => {
   it('keeps at most 64 KiB of lines for a stderr nobody reads, and says how many it dropped', async () => {
-    const child = spawnFixture('log-flood.ts');
+    // Bundled, not through tsx: see spawnBundledFixture (tsx could leave this stderr blocking).
+    const child = await spawnBundledFixture('log-flood.ts');
     const exited = once(child, 'exit');
     child.stderr.pause();
-    const [queued] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+    const line = once(createInterface({ input: child.stdout }), 'line');
+    // A child that dies before its line would otherwise leave this test waiting for it.
+    const died = exited.then(([code]) => {
+      throw new Error(`log-flood exited with ${String(code)} before printing its queue size`);
+    });
+    const [queued] = (await Promise.race([line, died])) as [string];
     expect(Number(queued)).toBeLessThanOrEqual(64 * 1024 + 200);
     let text = '';
     child.stderr.setEncoding('utf8').on('data', (t: string) => (text += t));
+    // 'close' comes once stderr is read to its end; 'exit' may come before the last lines.
+    const closed = once(child, 'close');
     child.stderr.resume();
-    expect((await exited)[0]).toBe(0);
+    expect((await closed)[0]).toBe(0);
     const dropped = /dropped (\d+) log line\(s\): stderr was not being read/.exec(text);
     expect(dropped, text.slice(-300)).not.toBeNull();
     const printed = text.split('\n').filter((l) => l.startsWith('flood info line')).length;
