@@ -129,7 +129,9 @@ export async function listen(
       void verdict.then((ok) => {
         socket.off('error', ignore);
         if (!ok) refuse(socket);
-        else if (closed || socket.destroyed) {
+        // A peer that left while we waited (a port probe): its 'end' may already have been
+        // emitted, unseen by any relay, which would then wait for it forever holding a slot.
+        else if (closed || socket.destroyed || socket.readableEnded) {
           gate?.release();
           socket.on('error', ignore);
           socket.resetAndDestroy();

@@ -62,6 +62,46 @@ describe('listen', () => {
     for (let i = 0; i < 50 && open > 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(open).toBe(0);
   });
+
+  it('releases the slot of a peer that left while the gate was deciding (a port probe)', async () => {
+    // workers=N: the answer comes from the primary. A probe that connects and closes in the
+    // meantime had its 'end' emitted before anything listened, and held its slot for good.
+    let open = 0;
+    let decide!: () => void;
+    const asked = new Promise<void>((resolve) => {
+      const gate: ConnectionGate = {
+        acquire: () =>
+          new Promise((answer) => {
+            decide = () => answer(++open > 0);
+            resolve();
+          }),
+        release: () => {
+          open--;
+        },
+      };
+      // The relay's way of reading (an 'end' listener), not pipe(), which copes with an end
+      // that was emitted before it was called.
+      const listening = listen({ hosts: ['127.0.0.1'], port: 0, gate }, (socket) => {
+        socket.on('error', () => undefined);
+        socket.on('end', () => socket.end());
+        socket.resume();
+      });
+      void listening.then((listener) => {
+        later(listener);
+        return openConnection(listener.addresses[0]!.port).then((probe) => {
+          probe.on('error', () => undefined);
+          probe.destroy();
+        });
+      });
+    });
+    await asked;
+    // Nothing on the plugin's side can be awaited here: the probe's FIN just arrives and its
+    // 'end' fires unobserved; give it that long, then answer.
+    await new Promise((r) => setTimeout(r, 200));
+    decide();
+    for (let i = 0; i < 100 && open > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(open).toBe(0);
+  });
 });
 
 describe('listening through a plugin', () => {
