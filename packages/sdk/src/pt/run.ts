@@ -14,7 +14,7 @@ import type { OptionShape } from '../schema.ts';
 import type { Mode } from '../codec.ts';
 import { EnvError, ErrorCode, PluginError, isPluginError } from '../errors.ts';
 import { formatEndpoint, unbracket, type Endpoint } from '../address.ts';
-import { ExitCode, handleSignals, watchParent, type StopReason } from '../lifecycle.ts';
+import { ExitCode, drainFor, handleSignals, watchParent, type StopReason } from '../lifecycle.ts';
 import { createLogger, parseLogLevel, stderrSink, type Logger } from '../log.ts';
 import { startManagedProxy, type ManagedProxy } from './managed-proxy.ts';
 import { socks5Dial, type PtArgs } from './socks5.ts';
@@ -160,11 +160,8 @@ export async function runManagedTransport<S extends OptionShape>(
     }
     if (exiting) return; // already on the way out (a failed start, or a PT that died)
     log.info(`stopping (${reason})`);
-    // A host that is gone cannot wait for a drain: close at once.
-    void finish(
-      ExitCode.OK,
-      reason === 'stdin-closed' || reason === 'parent-exited' ? 0 : undefined,
-    );
+    // The SDK's one drain rule: a host that is gone cannot wait for a drain.
+    void finish(ExitCode.OK, drainFor(reason, options['drain-timeout'] * 1000));
   };
   const removeSignals = handleSignals({ onStop: stop, onForce: (code) => done(code) });
   const unwatch = watchParent({ onGone: stop });
