@@ -5,7 +5,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, accessSync, constants } from 'node:fs';
 import path from 'node:path';
 // The SDK test kit's port helpers (built by `pnpm build`, which the plugins need anyway).
-import { freePort, waitForPort } from '../../packages/sdk/dist/testing/index.js';
+import { freePort, isRunning, waitForPort } from '../../packages/sdk/dist/testing/index.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -133,22 +133,13 @@ export function treeCpuSeconds(pid) {
   return ticks / clkTck;
 }
 
-function alive(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s[s.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 /** SIGTERM to the process and its descendants by PID, SIGKILL to any left after graceMs. */
 export async function stopProcess(rec, graceMs = 2000) {
   if (rec.exitInfo) return rec.exitInfo;
   const pids = processTree(rec.pid);
   const signal = (sig) => {
     for (const p of pids) {
-      if (p === rec.pid ? rec.exitInfo : !alive(p)) continue;
+      if (p === rec.pid ? rec.exitInfo : !isRunning(p)) continue;
       try {
         process.kill(p, sig);
       } catch {
@@ -156,7 +147,7 @@ export async function stopProcess(rec, graceMs = 2000) {
       }
     }
   };
-  const allGone = () => pids.every((p) => (p === rec.pid ? rec.exitInfo : !alive(p)));
+  const allGone = () => pids.every((p) => (p === rec.pid ? rec.exitInfo : !isRunning(p)));
   signal('SIGTERM');
   const end = Date.now() + graceMs;
   while (!allGone() && Date.now() < end) await sleep(20);

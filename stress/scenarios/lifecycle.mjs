@@ -3,8 +3,11 @@
 // or /dev/null (shadowsocks-rust), with one process or workers=2. Done when: workers=2 + stdin
 // /dev/null + host SIGKILL, every plugin process gone within 1 s.
 
-import { readFileSync } from 'node:fs';
-import { openConnection, startEchoServer } from '../../packages/sdk/dist/testing/index.js';
+import {
+  isRunning,
+  openConnection,
+  startEchoServer,
+} from '../../packages/sdk/dist/testing/index.js';
 import {
   freePort,
   processTree,
@@ -78,15 +81,6 @@ console.log('plugin ' + child.pid);
 setInterval(() => {}, 60000);
 `;
 
-function alive(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 /** Starts host + plugin, SIGKILLs the host, resolves the ms until every plugin process is gone. */
 async function hostKilled(stdin, workers) {
   const echo = await startEchoServer();
@@ -118,8 +112,8 @@ async function hostKilled(stdin, workers) {
     const plugins = processTree(pluginPid);
     const started = performance.now();
     process.kill(host.pid, 'SIGKILL');
-    const took = await waitFor(() => plugins.every((p) => !alive(p)), 15_000, 10);
-    for (const p of plugins) if (alive(p)) process.kill(p, 'SIGKILL');
+    const took = await waitFor(() => plugins.every((p) => !isRunning(p)), 15_000, 10);
+    for (const p of plugins) if (isRunning(p)) process.kill(p, 'SIGKILL');
     return {
       took: took === undefined ? undefined : performance.now() - started,
       processes: plugins.length,

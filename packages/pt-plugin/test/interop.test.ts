@@ -18,11 +18,11 @@ import {
   socks5Connect,
   startShadowsocks,
   writeChunked,
+  isRunning,
   type ShadowsocksPair,
 } from '@sip003/sdk/testing';
 import {
   MiB,
-  alive,
   plugin,
   ptPid,
   startClient,
@@ -191,7 +191,7 @@ describe.skipIf(missing.length > 0)(
         other.proc.child.kill('SIGTERM');
         const [code] = (await exited) as [number | null];
         expect(code).toBe(0);
-        expect(alive(pt)).toBe(false);
+        expect(isRunning(pt)).toBe(false);
         expect(other.proc.output()).toMatch(
           new RegExp(`obfs4proxy \\(obfs4 ${side}\\) exited \\(exit code 0\\)`),
         );
@@ -256,12 +256,12 @@ describe.skipIf(missing.length > 0)('pt-plugin lifetimes', () => {
         }
         expect(pt, stderr).toBeDefined();
         pids.push(pt!);
-        expect(alive(pt!)).toBe(true);
+        expect(isRunning(pt!)).toBe(true);
         hostProc.kill('SIGKILL');
         const ms = await timeToExit([pluginPid, pt!], 5000);
         console.info(`host SIGKILL (${side}): plugin and obfs4proxy gone in ${ms.toFixed(0)} ms`);
-        expect(alive(pluginPid)).toBe(false);
-        expect(alive(pt!)).toBe(false);
+        expect(isRunning(pluginPid)).toBe(false);
+        expect(isRunning(pt!)).toBe(false);
         expect(ms).toBeLessThan(1000);
       } finally {
         for (const pid of pids) {
@@ -287,7 +287,7 @@ describe.skipIf(missing.length > 0)('pt-plugin lifetimes', () => {
       server.proc.child.kill('SIGKILL');
       const ms = await timeToExit([pt], 5000);
       console.info(`plugin SIGKILL: obfs4proxy gone in ${ms.toFixed(0)} ms`);
-      expect(alive(pt)).toBe(false);
+      expect(isRunning(pt)).toBe(false);
       expect(ms).toBeLessThan(1000);
     } finally {
       await upstream.close();

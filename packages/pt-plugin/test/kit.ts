@@ -7,6 +7,8 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { once } from 'node:events';
 import {
   freePort,
+  isRunning,
+  loopbackPluginEnv,
   seededBytes,
   startProcess,
   waitForPort,
@@ -36,17 +38,6 @@ export async function waitForOutput(
   throw new Error(`no ${pattern} in the output within ${timeoutMs} ms:\n${proc.output()}`);
 }
 
-function pluginEnv(remotePort: number, localPort: number, options: string): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    SS_REMOTE_HOST: '127.0.0.1',
-    SS_REMOTE_PORT: String(remotePort),
-    SS_LOCAL_HOST: '127.0.0.1',
-    SS_LOCAL_PORT: String(localPort),
-    SS_PLUGIN_OPTIONS: options,
-  };
-}
-
 export interface PtServer {
   readonly proc: ManagedProcess;
   readonly port: number;
@@ -64,7 +55,7 @@ export async function startServer(
   const proc = startProcess(
     plugin,
     [],
-    pluginEnv(port, upstreamPort, `server;${options};state=${stateDir};log-level=debug`),
+    loopbackPluginEnv(port, upstreamPort, `server;${options};state=${stateDir};log-level=debug`),
   );
   await waitForOutput(proc, /listening on 127\.0\.0\.1:\d+, forwarding/);
   const clientOptions = readFileSync(join(stateDir, 'client-options.txt'), 'utf8').trim();
@@ -79,7 +70,7 @@ export interface PtClient {
 /** Starts `pt-plugin` as a client dialing `serverPort`; resolves once it listens. */
 export async function startClient(serverPort: number, options: string): Promise<PtClient> {
   const port = await freePort();
-  const proc = startProcess(plugin, [], pluginEnv(serverPort, port, options));
+  const proc = startProcess(plugin, [], loopbackPluginEnv(serverPort, port, options));
   await waitForPort(port, { child: proc.child });
   return { proc, port };
 }
@@ -155,16 +146,6 @@ export async function startUpstream(downloadBytes: number): Promise<Upstream> {
   };
 }
 
-/** True while the process runs (a zombie counts as gone). */
-export function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 /** The PT child of a plugin: the pid it logs in "started ... pid=N". */
 export async function ptPid(proc: ManagedProcess): Promise<number> {
   const match = await waitForOutput(proc, / started exec=\S+ pid=(\d+)/);
@@ -174,7 +155,7 @@ export async function ptPid(proc: ManagedProcess): Promise<number> {
 /** Milliseconds until every pid is gone, polling every 10 ms up to `limitMs`. */
 export async function timeToExit(pids: readonly number[], limitMs: number): Promise<number> {
   const t0 = performance.now();
-  for (let i = 0; i < limitMs / 10 && pids.some(alive); i++)
+  for (let i = 0; i < limitMs / 10 && pids.some(isRunning); i++)
     await new Promise((r) => setTimeout(r, 10));
   return performance.now() - t0;
 }

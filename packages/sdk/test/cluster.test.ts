@@ -1,9 +1,8 @@
 import type { Socket } from 'node:net';
 import { once } from 'node:events';
 import { describe, it, expect, afterEach } from 'vitest';
-import { startEchoServer, openConnection, collect } from '../src/testing/index.ts';
+import { startEchoServer, openConnection, collect, isRunning } from '../src/testing/index.ts';
 import {
-  alive,
   cleanup,
   pids,
   servers,
@@ -81,7 +80,7 @@ describe('workers=N (noop-plugin from source)', () => {
     for (const pid of [pluginPid, ...workers]) await timeToExit(pid, 5000);
     const ms = performance.now() - t0;
     console.info(`workers=2, stdin /dev/null: all gone ${ms.toFixed(0)} ms after host SIGKILL`);
-    expect([pluginPid, ...workers].filter(alive)).toEqual([]);
+    expect([pluginPid, ...workers].filter(isRunning)).toEqual([]);
     expect(ms).toBeLessThan(1000);
     socket.destroy();
   });

@@ -1,7 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it, expect, afterEach } from 'vitest';
-import { startEchoServer, openConnection, collect, waitForPort } from '../src/testing/index.ts';
+import {
+  startEchoServer,
+  openConnection,
+  collect,
+  waitForPort,
+  isRunning,
+} from '../src/testing/index.ts';
 import {
   drainFor,
   ExitCode,
@@ -12,7 +18,6 @@ import {
 } from '../src/lifecycle.ts';
 import { createLogger } from '../src/log.ts';
 import {
-  alive,
   cleanup,
   freePortEnv,
   pids,
@@ -39,11 +44,11 @@ describe('plugin lifecycle (noop-plugin from source)', () => {
       // With /dev/null as stdin the plugin must live on while the host lives: a check that
       // nothing happens has no event to wait for, so it waits several parent-watch periods.
       if (mode === 'null') await new Promise((r) => setTimeout(r, 1200));
-      expect(alive(pluginPid)).toBe(true);
+      expect(isRunning(pluginPid)).toBe(true);
       hostProc.kill('SIGKILL');
       const ms = await timeToExit(pluginPid, 5000);
       console.info(`exit after host SIGKILL, stdin ${mode}: ${ms.toFixed(0)} ms`);
-      expect(alive(pluginPid)).toBe(false);
+      expect(isRunning(pluginPid)).toBe(false);
       expect(ms).toBeLessThan(1000);
     });
   }

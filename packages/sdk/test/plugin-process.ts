@@ -10,6 +10,7 @@ import {
   openConnection,
   freePort,
   waitForPort,
+  isRunning,
   type TestServer,
 } from '../src/testing/index.ts';
 import { repoRoot } from './helpers.ts';
@@ -45,20 +46,11 @@ export async function cleanup(): Promise<void> {
   for (const s of servers.splice(0)) await s.close();
 }
 
-/** True while the process runs; a zombie (exited, not yet reaped by its new parent) is gone. */
-export function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 /** Milliseconds until `pid` is gone, polling every 10 ms up to `limitMs`. */
 export async function timeToExit(pid: number, limitMs: number): Promise<number> {
   const t0 = performance.now();
-  for (let i = 0; i < limitMs / 10 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < limitMs / 10 && isRunning(pid); i++)
+    await new Promise((r) => setTimeout(r, 10));
   return performance.now() - t0;
 }
 
@@ -179,7 +171,7 @@ export function workersOn(port: number): number[] {
     try {
       const vars = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
       if (vars.includes('SIP003_WORKER=1') && vars.includes(`SS_REMOTE_PORT=${port}`)) {
-        if (alive(Number(entry))) found.push(Number(entry));
+        if (isRunning(Number(entry))) found.push(Number(entry));
       }
     } catch {
       // gone, or not ours to read

@@ -13,6 +13,7 @@ import {
   openConnection,
   freePort,
   hashStream,
+  loopbackPluginEnv,
   seededBytes,
   sha256,
   startHashServer,
@@ -44,17 +45,6 @@ export interface PluginProcess {
   readonly port: number;
   readonly proc: ManagedProcess;
   stop(): Promise<void>;
-}
-
-function sip003Env(remotePort: number, localPort: number, options: string): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    SS_REMOTE_HOST: '127.0.0.1',
-    SS_REMOTE_PORT: String(remotePort),
-    SS_LOCAL_HOST: '127.0.0.1',
-    SS_LOCAL_PORT: String(localPort),
-    SS_PLUGIN_OPTIONS: options,
-  };
 }
 
 async function launch(
@@ -95,7 +85,7 @@ export async function startServerSide(
     name,
     impl === 'ours' ? PLUGIN : 'obfs-server',
     port,
-    sip003Env(port, upstreamPort, opts),
+    loopbackPluginEnv(port, upstreamPort, opts),
   );
 }
 
@@ -113,7 +103,7 @@ export async function startClientSide(
     name,
     impl === 'ours' ? PLUGIN : 'obfs-local',
     port,
-    sip003Env(serverPort, port, opts),
+    loopbackPluginEnv(serverPort, port, opts),
   );
 }
 

@@ -34,6 +34,8 @@ export {
   freePort,
   waitForPort,
   startProcess,
+  isRunning,
+  loopbackPluginEnv,
 } from './processes.ts';
 export type { ManagedProcess } from './processes.ts';
 export { startShadowsocks, socks5Connect, checkTransfers } from './shadowsocks.ts';

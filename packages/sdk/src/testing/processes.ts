@@ -147,3 +147,36 @@ export async function stopChild(child: ChildProcess, graceMs = 3000): Promise<nu
   }
   return child.exitCode ?? child.signalCode ?? '?';
 }
+
+/**
+ * True while `pid` runs. A zombie (exited, not yet reaped by its parent) counts as gone: what a
+ * test of "the plugin is gone within 1 s" means. Reads Linux's /proc.
+ */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The environment a SIP003 host gives its plugin, on 127.0.0.1: `remotePort` and `localPort` as
+ * SS_REMOTE_PORT and SS_LOCAL_PORT, `options` as SS_PLUGIN_OPTIONS, over `base`.
+ */
+export function loopbackPluginEnv(
+  remotePort: number,
+  localPort: number,
+  options: string,
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  return {
+    ...base,
+    SS_REMOTE_HOST: '127.0.0.1',
+    SS_REMOTE_PORT: String(remotePort),
+    SS_LOCAL_HOST: '127.0.0.1',
+    SS_LOCAL_PORT: String(localPort),
+    SS_PLUGIN_OPTIONS: options,
+  };
+}

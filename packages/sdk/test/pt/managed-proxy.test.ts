@@ -9,21 +9,12 @@ import {
   startManagedProxy,
   type ManagedProxyOptions,
 } from '../../src/pt/index.ts';
+import { isRunning } from '../../src/testing/index.ts';
 import { logCollector } from '../helpers.ts';
 
 const fakePt = resolve(fileURLToPath(new URL('.', import.meta.url)), 'fixtures/fake-pt.mjs');
 const dir = mkdtempSync(join(tmpdir(), 'sip003-pt-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Starts the fake PT with `lines` on stdout; the log goes to `lines` of the returned collector. */
 function start(
@@ -80,7 +71,7 @@ describe('startManagedProxy (PT 1.0 managed proxy)', () => {
     ).toBe(true);
     const exit = await running.stop();
     expect(exit).toMatchObject({ code: 0, signal: null, expected: true });
-    expect(alive(running.pid)).toBe(false);
+    expect(isRunning(running.pid)).toBe(false);
   });
 
   it('server: sets BINDADDR, ORPORT, an empty EXTENDED_SERVER_PORT and the transport options; reads ARGS', async () => {
@@ -157,7 +148,7 @@ describe('startManagedProxy (PT 1.0 managed proxy)', () => {
       expect(error.message).toMatch(message);
       expect(error.code).toMatch(/^SIP003_(OPTION_INVALID|PT_FAILED)$/);
       const pid = Number(/pid (\d+)/.exec(error.message)?.[1] ?? 0);
-      if (pid > 0) expect(alive(pid)).toBe(false);
+      if (pid > 0) expect(isRunning(pid)).toBe(false);
     });
   }
 
@@ -214,7 +205,7 @@ describe('startManagedProxy (PT 1.0 managed proxy)', () => {
     const exit = await running.stop(100);
     expect(exit.signal).toBe('SIGKILL');
     expect(performance.now() - t0).toBeLessThan(3000);
-    expect(alive(running.pid)).toBe(false);
+    expect(isRunning(running.pid)).toBe(false);
   });
 });
 
