@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -6,6 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { bundle } from '../src/cli/bundle.ts';
 import { main } from '../src/cli/main.ts';
 import { repoRoot } from './helpers.ts';
+import { linkWorkspaceModules, testProject, typecheckProject } from './plugin-project.ts';
 
 /**
  * The README's guide, end to end: its code blocks become a new plugin package in a temporary
@@ -48,12 +49,7 @@ describe('the README guide: write, test, bundle and run a new plugin', () => {
       "export default { resolve: { conditions: ['@sip003/source'] }, ssr: { resolve: { conditions: ['@sip003/source'] } } };\n",
     );
     // What `npm install @sip003/sdk vitest typescript @types/node` would give it.
-    const modules = join(dir, 'node_modules');
-    await mkdir(join(modules, '@sip003'), { recursive: true });
-    await mkdir(join(modules, '@types'), { recursive: true });
-    await symlink(resolve(repoRoot, 'packages/sdk'), join(modules, '@sip003/sdk'));
-    await symlink(resolve(repoRoot, 'node_modules/@types/node'), join(modules, '@types/node'));
-    await symlink(resolve(repoRoot, 'node_modules/vitest'), join(modules, 'vitest'));
+    await linkWorkspaceModules(dir);
   });
   afterAll(async () => {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
@@ -68,21 +64,13 @@ describe('the README guide: write, test, bundle and run a new plugin', () => {
   });
 
   it('typechecks against the public API with the strict settings', () => {
-    const tsc = spawnSync(
-      process.execPath,
-      [resolve(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', dir],
-      { encoding: 'utf8' },
-    );
-    expect(tsc.stdout + tsc.stderr).toBe('');
+    const tsc = typecheckProject(dir);
+    expect(tsc.output).toBe('');
     expect(tsc.status).toBe(0);
   }, 60_000);
 
   it("passes the guide's own tests", () => {
-    const vitest = spawnSync(
-      process.execPath,
-      [resolve(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', '--root', dir],
-      { encoding: 'utf8', env: { ...process.env, CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0' } },
-    );
+    const vitest = testProject(dir);
     expect(vitest.stdout).toMatch(/Tests\s+2 passed/);
     expect(vitest.status).toBe(0);
   }, 120_000);

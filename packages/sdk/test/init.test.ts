@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, readFile, rm, symlink } from 'node:fs/promises';
-import { spawnSync } from 'node:child_process';
+import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { bundle } from '../src/cli/bundle.ts';
 import { main } from '../src/cli/main.ts';
 import { repoRoot } from './helpers.ts';
+import { linkWorkspaceModules, testProject, typecheckProject } from './plugin-project.ts';
 
 async function init(argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
@@ -83,30 +83,17 @@ describe('sip003 init', () => {
   describe('the generated project', () => {
     beforeAll(async () => {
       // What `npm install` would give it: the SDK (its built dist/), vitest, typescript, types.
-      const modules = join(dir, 'node_modules');
-      await mkdir(join(modules, '@sip003'), { recursive: true });
-      await mkdir(join(modules, '@types'), { recursive: true });
-      await symlink(resolve(repoRoot, 'packages/sdk'), join(modules, '@sip003/sdk'));
-      await symlink(resolve(repoRoot, 'node_modules/@types/node'), join(modules, '@types/node'));
-      await symlink(resolve(repoRoot, 'node_modules/vitest'), join(modules, 'vitest'));
+      await linkWorkspaceModules(dir);
     });
 
     it('typechecks with its own tsconfig', () => {
-      const tsc = spawnSync(
-        process.execPath,
-        [resolve(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')],
-        { encoding: 'utf8' },
-      );
-      expect(tsc.stdout + tsc.stderr).toBe('');
+      const tsc = typecheckProject(join(dir, 'tsconfig.json'));
+      expect(tsc.output).toBe('');
       expect(tsc.status).toBe(0);
     }, 60_000);
 
     it('passes its own tests', () => {
-      const vitest = spawnSync(
-        process.execPath,
-        [resolve(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', '--root', dir],
-        { encoding: 'utf8', env: { ...process.env, CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0' } },
-      );
+      const vitest = testProject(dir);
       expect(vitest.stdout).toMatch(/Tests\s+2 passed/);
       expect(vitest.status).toBe(0);
     }, 120_000);
