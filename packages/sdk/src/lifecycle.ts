@@ -37,6 +37,8 @@ export type StopReason =
   | 'stdin-closed'
   | 'parent-exited'
   | 'workers-failed'
+  /** A managed transport (a Tor PT child) exited on its own. */
+  | 'transport-exited'
   | 'fatal-error';
 
 /**

@@ -14,7 +14,7 @@ import type { OptionShape } from '../schema.ts';
 import type { Mode } from '../codec.ts';
 import { EnvError, ErrorCode, PluginError, isPluginError } from '../errors.ts';
 import { formatEndpoint, unbracket, type Endpoint } from '../address.ts';
-import { ExitCode, drainFor, handleSignals, watchParent, type StopReason } from '../lifecycle.ts';
+import { ExitCode, startLifecycle, type Stoppable } from '../lifecycle.ts';
 import { createLogger, parseLogLevel, stderrSink, type Logger } from '../log.ts';
 import { startManagedProxy, type ManagedProxy } from './managed-proxy.ts';
 import { socks5Dial, type PtArgs } from './socks5.ts';
@@ -128,19 +128,6 @@ export async function runManagedTransport<S extends OptionShape>(
 
   let done: (code: number) => void = () => undefined;
   const outcome = new Promise<number>((resolveOutcome) => (done = resolveOutcome));
-  let exiting = false;
-  const finish = async (code: number, drainMs?: number): Promise<void> => {
-    if (exiting) return;
-    exiting = true;
-    unwatch();
-    removeSignals();
-    await handle?.close(drainMs);
-    const exit = await proxy?.stop();
-    proxy = undefined;
-    if (exit !== undefined) log.debug(exit.message);
-    removeTemp();
-    done(code);
-  };
 
   // A bug: say so with the stack and leave (the 'exit' hook above takes the PT along).
   const fatal = (label: string) => (error: unknown) => {
@@ -150,21 +137,29 @@ export async function runManagedTransport<S extends OptionShape>(
   process.on('uncaughtException', fatal('internal error (uncaught exception)'));
   process.on('unhandledRejection', fatal('internal error (unhandled rejection)'));
 
-  // Signals and the parent watch go in first: a host may stop us while the PT starts.
-  let pending: StopReason | undefined;
-  let started = false;
-  const stop = (reason: StopReason): void => {
-    if (!started) {
-      pending ??= reason;
-      return;
-    }
-    if (exiting) return; // already on the way out (a failed start, or a PT that died)
-    log.info(`stopping (${reason})`);
-    // The SDK's one drain rule: a host that is gone cannot wait for a drain.
-    void finish(ExitCode.OK, drainFor(reason, options['drain-timeout'] * 1000));
+  // The SDK's one shutdown path (signals, host gone, failures), in first: a host may stop us
+  // while the PT starts, and the stop then runs once the work below is attached.
+  const lifecycle = startLifecycle({
+    log,
+    drainMs: options['drain-timeout'] * 1000,
+    exit: (code) => done(code),
+  });
+  let stopping = false;
+  const work: Stoppable = {
+    async stop(drainMs) {
+      stopping = true;
+      await handle?.close(drainMs);
+      const exit = await proxy?.stop();
+      proxy = undefined;
+      if (exit !== undefined) log.debug(exit.message);
+      removeTemp();
+    },
+    abort() {
+      // A second signal: the process exits right after; the 'exit' hook kills the PT.
+      stopping = true;
+      void handle?.close(0);
+    },
   };
-  const removeSignals = handleSignals({ onStop: stop, onForce: (code) => done(code) });
-  const unwatch = watchParent({ onGone: stop });
 
   try {
     const config = spec.configure(options, mode);
@@ -191,9 +186,9 @@ export async function runManagedTransport<S extends OptionShape>(
     });
     const running = proxy;
     void running.exited.then((exit) => {
-      if (exit.expected || exiting) return;
+      if (exit.expected || stopping) return;
       log.error(exit.message);
-      void finish(ExitCode.RUNTIME, 0);
+      lifecycle.shutdown('transport-exited', ExitCode.RUNTIME);
     });
     log.info(`${config.transport} ${mode} started`, {
       exec: config.exec,
@@ -212,6 +207,7 @@ export async function runManagedTransport<S extends OptionShape>(
         { env: process.env },
       );
     }
+    lifecycle.attach(work);
   } catch (error) {
     write(
       isPluginError(error)
@@ -220,10 +216,11 @@ export async function runManagedTransport<S extends OptionShape>(
           ? (error.stack ?? error.message)
           : String(error),
     );
-    void finish(exitCodeOf(error), 0);
+    // Not a stop of a running plugin: the one error line stays the only line (exit 2 for a
+    // configuration the PT refused), then whatever did start is taken down.
+    stopping = true;
+    void work.stop(0, 'fatal-error').then(() => done(exitCodeOf(error)));
   }
-  started = true;
-  if (pending !== undefined) stop(pending);
   return outcome;
 }
 
