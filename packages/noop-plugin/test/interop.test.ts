@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -14,6 +13,7 @@ import {
   socks5Connect,
   startShadowsocks,
   type ShadowsocksPair,
+  curl,
 } from '@sip003/sdk/testing';
 
 const plugin = resolve(fileURLToPath(new URL('.', import.meta.url)), '../dist/noop-plugin');
@@ -48,26 +48,14 @@ describe.skipIf(missing.length > 0)(
 
     it('carries a curl request through SOCKS5: ss-local → noop client → noop server → ss-server', async () => {
       const port = (http.address() as AddressInfo).port;
-      const curl = spawn(
-        'curl',
-        [
-          '-sS',
-          '--max-time',
-          '20',
-          '--socks5',
-          `127.0.0.1:${ss.socksPort}`,
-          `http://127.0.0.1:${port}/page`,
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      const chunks: Buffer[] = [];
-      curl.stdout.on('data', (c: Buffer) => chunks.push(c));
-      let err = '';
-      curl.stderr.setEncoding('utf8').on('data', (t: string) => (err += t));
-      const [code] = (await once(curl, 'exit')) as [number];
-      expect(err).toBe('');
-      expect(code).toBe(0);
-      expect(sha256(Buffer.concat(chunks))).toBe(sha256(page));
+      const r = await curl([
+        '--socks5',
+        `127.0.0.1:${ss.socksPort}`,
+        `http://127.0.0.1:${port}/page`,
+      ]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(sha256(r.body)).toBe(sha256(page));
     });
 
     it('moves 64 MiB each way, sha256-checked', async () => {

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -14,6 +14,7 @@ import {
   seededBytes,
   sha256,
   startShadowsocks,
+  curl,
 } from '@sip003/sdk/testing';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
@@ -81,19 +82,13 @@ describe('the standalone executable (pnpm bundle → dist/bin/obfs-http-plugin)'
           env: { PATH: bin },
         });
         try {
-          const curl = spawn('curl', [
-            '-sS',
-            '--max-time',
-            '20',
+          const r = await curl([
             '--socks5',
             `127.0.0.1:${ss.socksPort}`,
             `http://127.0.0.1:${(http.address() as AddressInfo).port}/`,
           ]);
-          const chunks: Buffer[] = [];
-          curl.stdout.on('data', (c: Buffer) => chunks.push(c));
-          const [code] = (await once(curl, 'exit')) as [number];
-          expect(code).toBe(0);
-          expect(sha256(Buffer.concat(chunks))).toBe(sha256(page));
+          expect(r.code).toBe(0);
+          expect(sha256(r.body)).toBe(sha256(page));
         } finally {
           await ss.close();
         }

@@ -9,7 +9,6 @@ import { createInterface } from 'node:readline';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import {
   checkTransfers,
-  collect,
   openConnection,
   hashStream,
   missingBinaries,
@@ -20,6 +19,7 @@ import {
   writeChunked,
   isRunning,
   type ShadowsocksPair,
+  curl,
 } from '@sip003/sdk/testing';
 import {
   MiB,
@@ -380,24 +380,14 @@ describe.skipIf(missing.length > 0)('pt-plugin under shadowsocks-libev (obfs4)',
 
   it('carries curl through SOCKS5: ss-local → pt-plugin → obfs4 → pt-plugin → ss-server', async () => {
     const port = (http.address() as AddressInfo).port;
-    const curl = spawn(
-      'curl',
-      [
-        '-sS',
-        '--max-time',
-        '20',
-        '--socks5',
-        `127.0.0.1:${ss.socksPort}`,
-        `http://127.0.0.1:${port}/page`,
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    const body = collect(curl.stdout as never, 30_000);
-    const [code] = (await once(curl, 'exit')) as [number | null];
-    expect(code).toBe(0);
-    expect(sha256(await body)).toBe(sha256(page));
+    const r = await curl([
+      '--socks5',
+      `127.0.0.1:${ss.socksPort}`,
+      `http://127.0.0.1:${port}/page`,
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(sha256(r.body)).toBe(sha256(page));
   });
 
   it('16 MiB each way, sha256-checked', async () => {

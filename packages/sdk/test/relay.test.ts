@@ -7,7 +7,7 @@ import {
   startPluginPair,
   startEchoServer,
   collect,
-  openConnection as connectTo,
+  openConnection,
   seededBytes,
   writeChunked,
   checkCodecRoundTrip,
@@ -191,7 +191,7 @@ describe('relay through a plugin pair', () => {
     const good = await pair.connect();
     const goodDone = collect(good);
     good.write('before');
-    const bad = await connectTo(pair.server.addresses[0]!.port);
+    const bad = await openConnection(pair.server.addresses[0]!.port);
     const badError = once(bad, 'error').catch((e: unknown) => e);
     bad.write(Buffer.from([0, 0, 1, 2, 3]));
     const [error] = (await badError) as [NodeJS.ErrnoException];
@@ -271,18 +271,18 @@ describe('relay through a plugin pair', () => {
       }),
     );
     const port = server.addresses[0]!.port;
-    const ok = await connectTo(port);
+    const ok = await openConnection(port);
     const okDone = collect(ok);
     ok.write('HEL');
     await new Promise((r) => setTimeout(r, 30));
     ok.end('LO\nping');
     expect((await okDone).toString()).toBe('WELCOME\nping');
 
-    const other = await connectTo(port);
+    const other = await openConnection(port);
     other.end('GET / HTTP/1.1\r\n\r\n');
     expect((await collect(other)).toString()).toBe('failover here');
 
-    const stalled = await connectTo(port);
+    const stalled = await openConnection(port);
     stalled.write('HE');
     expect((await collect(stalled)).toString()).toBe('failover here');
   });
@@ -340,7 +340,7 @@ describe('relay through a plugin pair', () => {
     await new Promise((r) => setTimeout(r, 50));
     const t0 = Date.now();
     const closing = pair.client.close(300);
-    await expect(connectTo(pair.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(openConnection(pair.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     await closing;
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
     expect(await got).toBeInstanceOf(Error);

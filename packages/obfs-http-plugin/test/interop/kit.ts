@@ -5,7 +5,6 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -442,22 +441,6 @@ export async function checkBareTransfers(
   }
 }
 
-/** Runs curl (bounded by --max-time) and returns its exit code, stdout and stderr. */
-export async function curl(
-  args: readonly string[],
-): Promise<{ code: number | null; body: Buffer; stderr: string }> {
-  const child = spawn('curl', ['-sS', '--max-time', '20', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const chunks: Buffer[] = [];
-  child.stdout.on('data', (c: Buffer) => chunks.push(c));
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = await exited;
-  clearTimeout(timer);
-  return { code, body: Buffer.concat(chunks), stderr };
-}
+export { curl } from '@sip003/sdk/testing';
 
 export type { TestServer };

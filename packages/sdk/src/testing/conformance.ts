@@ -7,7 +7,7 @@ import { describeDifference } from './compare.ts';
 import { startPluginPair, type PairOptionValues, type PluginPair } from './pair.ts';
 import {
   collect,
-  openConnection as connectTo,
+  openConnection,
   seededBytes,
   sha256,
   startEchoServer,
@@ -348,7 +348,7 @@ export async function checkCodecRoundTrip<S extends OptionShape>(
         const victim = await pair.connect();
         const victimDone = observed(collect(victim));
         victim.write(first);
-        const garbage = await connectTo(pair.server.addresses[0]!.port);
+        const garbage = await openConnection(pair.server.addresses[0]!.port);
         // A plugin should reset this connection (a ProtocolError does): that is a pass, so the
         // socket's error is expected and only its close is awaited.
         garbage.on('error', () => undefined);

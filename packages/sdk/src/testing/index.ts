@@ -38,5 +38,10 @@ export {
   loopbackPluginEnv,
 } from './processes.ts';
 export type { ManagedProcess } from './processes.ts';
-export { startShadowsocks, socks5Connect, checkTransfers } from './shadowsocks.ts';
-export type { TransferReport, ShadowsocksOptions, ShadowsocksPair } from './shadowsocks.ts';
+export { startShadowsocks, socks5Connect, checkTransfers, curl } from './shadowsocks.ts';
+export type {
+  TransferReport,
+  ShadowsocksOptions,
+  ShadowsocksPair,
+  CurlResult,
+} from './shadowsocks.ts';

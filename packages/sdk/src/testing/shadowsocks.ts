@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { socks5Dial } from '../pt/socks5.ts';
@@ -253,4 +254,31 @@ export async function checkTransfers(
     await sink.close();
     await source.close();
   }
+}
+
+/** What {@link curl} saw: curl's exit code, the body it printed, its stderr. */
+export interface CurlResult {
+  code: number | null;
+  body: Buffer;
+  stderr: string;
+}
+
+/**
+ * Runs `curl -sS --max-time 20 <args>` (e.g. `--socks5 127.0.0.1:<ss-local port> <url>`, as a
+ * user checks a shadowsocks chain) and collects what it printed; killed after 30 s whatever it
+ * is doing.
+ */
+export async function curl(args: readonly string[]): Promise<CurlResult> {
+  const child = spawn('curl', ['-sS', '--max-time', '20', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const chunks: Buffer[] = [];
+  child.stdout.on('data', (c: Buffer) => chunks.push(c));
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code] = await exited;
+  clearTimeout(timer);
+  return { code, body: Buffer.concat(chunks), stderr };
 }
