@@ -51,7 +51,10 @@ function eventQueue(): {
     async next() {
       while (pending.length === 0) await new Promise<void>((resolve) => (wake = resolve));
       wake = undefined;
-      return pending.shift()!;
+      // Ctrl-C reaches the plugins too (one process group): their exits must not be reported
+      // as crashes before the stop that caused them.
+      const stop = pending.findIndex((event) => event.kind === 'stop');
+      return pending.splice(stop === -1 ? 0 : stop, 1)[0]!;
     },
     /** Changes queued during a restart are covered by it: one restart per burst, not one each. */
     dropChanges() {

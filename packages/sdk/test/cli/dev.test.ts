@@ -106,18 +106,38 @@ describe('sip003 dev', () => {
 
       // A file that does not compile: the failure is shown and dev waits for the next change.
       await writeFile(join(dir, 'src/index.ts'), `${indexTs(3)}\nthis is not TypeScript(\n`);
-      const broken = await dev.waitFor(/plugin ended \(exit 1\) before it listened/, second.end);
-      const waiting = await dev.waitFor(/waiting for a change to restart\n/, broken.end);
+      await dev.waitFor(/plugin ended \(exit 1\) before it listened/, second.end);
+      // Searched from the same place: stderr and stdout lines may arrive in either order.
+      const waiting = await dev.waitFor(/waiting for a change to restart\n/, second.end);
       await writeFile(join(dir, 'src/index.ts'), indexTs(4));
       const third = await dev.waitFor(PAIR_LINE, waiting.end);
       pids.push(Number(third.match[1]), Number(third.match[3]));
       expect(await echoes(port)).toBe('ping');
 
+      // A plugin that dies is shown, the other side stopped, and the next change starts both.
+      process.kill(Number(third.match[1]), 'SIGKILL');
+      await dev.waitFor(
+        /client plugin ended \(signal SIGKILL\); waiting for a change to restart\n/,
+        third.end,
+      );
+      const died = await dev.waitFor(
+        /stopped plugins: server exit 0, client signal SIGKILL\n/,
+        third.end,
+      );
+      await writeFile(join(dir, 'src/main.ts'), `${MAIN_TS}// touched\n`);
+      const fourth = await dev.waitFor(PAIR_LINE, died.end);
+      expect(dev.output().slice(died.end)).toContain('restarting: src/main.ts changed');
+      pids.push(Number(fourth.match[1]), Number(fourth.match[3]));
+      expect(await echoes(port)).toBe('ping');
+
       dev.child.kill('SIGTERM');
       const [code] = (await once(dev.child, 'exit')) as [number | null];
       expect(code).toBe(0);
-      expect(dev.output()).toMatch(
-        /stopping \(SIGTERM\)\nstopped plugins: server exit 0, client exit 0\n$/,
+      // stdout and stderr are two pipes: their lines may interleave in any order here.
+      const lines = dev.output().split('\n');
+      expect(lines).toContain('stopping (SIGTERM)');
+      expect(lines.filter((l) => l.startsWith('stopped plugins:')).at(-1)).toBe(
+        'stopped plugins: server exit 0, client exit 0',
       );
       expect(pids.filter(isRunning)).toEqual([]);
     } finally {
