@@ -49,8 +49,9 @@ function isExecutable(path: string): boolean {
 }
 
 /**
- * The command that starts the plugin at `spec` (a path, or a bare name looked up on PATH like a
- * shell would). `role` and `command` name it in errors: `sip003 run: client plugin: ...`.
+ * The command that starts the plugin at `spec`: a path, or a bare name that is no file of the
+ * current folder, looked up on PATH (`--server-plugin obfs-server`). `role` and `command` name it
+ * in errors: `sip003 run: client plugin: ...`.
  */
 export function pluginCommand(spec: string, role: string, command: string): PluginCommand {
   const fail: (what: string) => never = (what) => {

@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.ts';
 import { collect, isRunning, openConnection } from '../../src/testing/index.ts';
 import { repoRoot } from '../helpers.ts';
 import { linkWorkspaceModules } from '../plugin-project.ts';
@@ -72,6 +73,16 @@ async function echoes(port: number): Promise<string> {
 
 describe('sip003 dev', () => {
   let dir: string;
+
+  it('prints its help with exit 0, and refuses a missing entry with one line and exit 64', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { stdout: (l: string) => out.push(l), stderr: (l: string) => err.push(l) };
+    expect(await main(['dev', '--help'], io)).toBe(0);
+    expect(out[0]).toContain('usage: sip003 dev <entry> [options]');
+    expect(await main(['dev', 'src/nothing.ts'], io)).toBe(64);
+    expect(err).toEqual([`sip003 dev: client plugin: no such file "${resolve('src/nothing.ts')}"`]);
+  });
 
   beforeAll(async () => {
     if (!existsSync(resolve(repoRoot, 'packages/sdk/dist/cli/main.js')))
