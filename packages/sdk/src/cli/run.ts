@@ -32,8 +32,9 @@ ${PAIR_USAGE}
   --bytes <size>           bytes to send and check, e.g. 64KiB, 16MiB (default 16MiB)
   --serve                  keep running until Ctrl-C and print where to connect
 
-Exit 0 when the bytes came back intact (or --serve was stopped), 1 when they did not, 64 for bad
-usage or a plugin that cannot be started as given (no such file, not executable, tsx missing).
+Exit 0 when the bytes came back intact (or --serve was stopped), 1 when they did not or a plugin
+ended before it listened, 64 for bad usage or a plugin that cannot be started as given (no such
+file, not executable, tsx missing).
 `;
 
 const RUN_ARGS = {
