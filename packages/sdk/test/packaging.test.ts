@@ -252,6 +252,29 @@ describe('the packages, installed with npm outside the workspace', () => {
       const out = run('npx', ['sip003', 'run', 'dist/p', '--bytes', '4MiB'], project);
       expect(out).toMatch(/OK: 4194304 bytes went through the plugin pair/);
     }, 120_000);
+
+    it('runs its TypeScript entry as it is, through tsx (npx sip003 run src/main.ts)', () => {
+      const out = run('npx', ['sip003', 'run', 'src/main.ts', '--bytes', '4MiB'], project);
+      expect(out).toMatch(/OK: 4194304 bytes went through the plugin pair/);
+      expect(out).toMatch(/stopped plugins: server exit 0, client exit 0/);
+    }, 120_000);
+
+    it('says in one line to install tsx when neither the project nor the SDK has it', () => {
+      // The SDK installed alone (tsx is an optional peer, so npm leaves it out), and a .ts entry
+      // in a folder with no node_modules above it.
+      const bare = join(tmp, 'no-tsx');
+      mkdirSync(bare);
+      writeFileSync(join(bare, 'main.ts'), 'console.log(1);\n');
+      const result = spawnSync(
+        join(tmp, 'cli/node_modules/.bin/sip003'),
+        ['run', join(bare, 'main.ts')],
+        { cwd: bare, encoding: 'utf8', env: userEnv(), timeout: 60_000 },
+      );
+      expect([result.status, result.stderr]).toEqual([
+        64,
+        'sip003 run: client plugin: install tsx: npm install --save-dev tsx\n',
+      ]);
+    }, 60_000);
   });
 
   describe.skipIf(missing.length > 0)('an admin installing obfs-http-plugin globally', () => {

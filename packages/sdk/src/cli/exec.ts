@@ -67,6 +67,6 @@ export function firstLine(...texts: string[]): string {
 }
 
 /** `exit 1` or `signal SIGKILL`. */
-export function exitText(result: ExecResult): string {
+export function exitText(result: Pick<ExecResult, 'code' | 'signal'>): string {
   return result.signal === null ? `exit ${String(result.code)}` : `signal ${result.signal}`;
 }

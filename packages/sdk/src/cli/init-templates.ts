@@ -32,6 +32,8 @@ function packageJson({ name, sdk }: TemplateInput): string {
       '@types/node': '^20.19.43',
       // `sip003 bundle` loads esbuild from the project (an optional peer of the SDK).
       esbuild: '^0.28.2',
+      // `sip003 run src/main.ts` and `sip003 dev` run the TypeScript entry through tsx.
+      tsx: '^4.23.15',
       typescript: '^6.0.3',
       vitest: '^4.1.12',
     },
@@ -160,6 +162,8 @@ npm run typecheck
 npm run build       # dist/${name}: one file, needs Node.js 20+ on the host
 npm run bundle      # dist/bin/${name}: a single executable, no Node.js needed
 npx sip003 run dist/${name} --options key=90 --bytes 4MiB
+npx sip003 run src/main.ts --bytes 4MiB   # the sources as they are, through tsx
+npx sip003 dev src/main.ts                # a pair that restarts when a file in src/ changes
 \`\`\`
 
 The plugin is \`src/index.ts\`; \`src/main.ts\` is the executable's entry.

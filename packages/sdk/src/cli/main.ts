@@ -2,6 +2,8 @@ import { isPluginError } from '../errors.ts';
 import { runCommand, RUN_USAGE } from './run.ts';
 import { bundleCommand } from './bundle.ts';
 import { initCommand } from './init.ts';
+import { devCommand } from './dev.ts';
+import { doctorCommand } from './doctor.ts';
 
 const USAGE = `usage: sip003 <command> [arguments]
 
@@ -9,6 +11,8 @@ Commands:
   run <plugin> [...]          run a client/server plugin pair as ss-libev would and move bytes through it
   bundle <entry.ts> -o <file> bundle a plugin into one file (--standalone: one executable, no Node needed)
   init <dir>                  create a plugin project (package.json, tsconfig, src, a test)
+  dev <entry> [...]           run a plugin pair and restart it when a source file changes
+  doctor                      check Node, node on PATH, shadowsocks hosts, SS_* and ports
   help                        this text
 
 Run "sip003 <command> --help" for a command's options.
@@ -38,6 +42,10 @@ export async function main(argv: readonly string[], io: CliIO = defaultIO): Prom
         return await bundleCommand(rest, io);
       case 'init':
         return await initCommand(rest, io);
+      case 'dev':
+        return await devCommand(rest, io);
+      case 'doctor':
+        return await doctorCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':
