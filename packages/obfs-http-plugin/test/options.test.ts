@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it, expect } from 'vitest';
 import { resolveConfig } from '@sip003/sdk/advanced';
 import obfsHttpPlugin from '../src/index.ts';
@@ -96,5 +99,42 @@ describe('obfs-http-plugin options', () => {
     ['obsf-host=www.bing.com', 'unknown option "obsf-host"; did you mean "obfs-host"?'],
   ])('%j → one-line error', (options, message) => {
     expect(() => resolveConfig(obfsHttpPlugin, env(options))).toThrow(message);
+  });
+});
+
+describe('obfs-http-plugin --help', () => {
+  const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+  const help = spawnSync(
+    process.execPath,
+    [
+      '--conditions=@sip003/source',
+      '--import',
+      'tsx',
+      'packages/obfs-http-plugin/src/main.ts',
+      '--help',
+    ],
+    { cwd: root, encoding: 'utf8', timeout: 30_000 },
+  );
+  const line = (name: string): string =>
+    help.stdout.split('\n').find((l) => l.startsWith(`  ${name} `)) ?? `(no line for ${name})`;
+
+  it('shows the type, range or values and default of every option that has them', () => {
+    expect(help.status).toBe(0);
+    expect(line('obfs')).toMatch(/ <http\|tls> +obfuscation: .* \(default: http\)$/);
+    expect(line('obfs-host')).toMatch(/ <text, 1\.\.255 chars> +client: Host header/);
+    expect(line('obfs-uri')).toMatch(/ <text> +client, http: request path \(default: \/\)$/);
+    expect(line('http-method')).toMatch(
+      / <text> +client, http: request method .*\(default: GET\)$/,
+    );
+    expect(line('failover')).toMatch(/ <host:port> +server: where connections/);
+    expect(line('reverse_proxy')).toMatch(/ <flag> +server, http: .*\(default: off\)$/);
+    expect(line('log-level')).toMatch(/ <error\|warn\|info\|debug> +log level/);
+    expect(line('idle-timeout')).toMatch(/ <seconds 0\.\.86400> +.*\(default: 600\)$/);
+    expect(line('max-connections')).toMatch(/ <int 1\.\.1000000> +.*\(default: 8192\)$/);
+  });
+
+  it('has no option line without a type and a description', () => {
+    const names = [...Object.keys(obfsHttpPlugin.options ?? {}), 'server', 'workers'];
+    for (const name of names) expect(line(name)).toMatch(/^ {2}\S+ +<[^>]+> +\S/);
   });
 });

@@ -6,14 +6,7 @@
  */
 import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import {
-  ErrorCode,
-  OptionsError,
-  definePlugin,
-  formatOptions,
-  option,
-  type PluginOptions,
-} from '@sip003/sdk';
+import { OptionsError, definePlugin, formatOptions, option, type PluginOptions } from '@sip003/sdk';
 import { resolveExecutable, type ManagedTransportSpec } from '@sip003/sdk/pt';
 
 /** The transports obfs4proxy 0.0.14 ships. */
@@ -37,30 +30,44 @@ export const CLIENT_OPTIONS_FILE = 'client-options.txt';
 
 /** The options, as users type them in --plugin-opts. */
 const options = {
-  transport: option.enum(TRANSPORTS, { default: 'obfs4' }).describe('the pluggable transport'),
-  exec: option
-    .string({ nonEmpty: true, default: 'obfs4proxy' })
-    .describe('the PT executable (a path, or a name on PATH)'),
-  state: option
-    .string({ nonEmpty: true })
-    .describe('directory for the PT state; the server keeps its keys (the cert) there'),
-  cert: option
-    .string({
-      pattern: /^[A-Za-z0-9+/]{70}$/,
-      expected: "an obfs4 cert (70 base64 characters, from the server's client-options.txt)",
-    })
-    .describe('obfs4 client: the server certificate (secret)'),
-  'iat-mode': option
-    .int({ min: 0, max: 2, default: 0 })
-    .describe('obfs4: inter-arrival time obfuscation, 0 (off), 1 or 2'),
-  password: option
-    .string({ nonEmpty: true })
-    .describe('scramblesuit client: the shared secret (secret)'),
-  url: option.string({ nonEmpty: true }).describe('meek_lite client: the meek server URL'),
-  front: option.string({ nonEmpty: true }).describe('meek_lite client: the front domain'),
-  'startup-timeout': option
-    .seconds({ min: 0.1, max: 600, default: 10 })
-    .describe('seconds the PT may take to report its transport ready'),
+  transport: option.enum(TRANSPORTS, {
+    default: 'obfs4',
+    description: 'the pluggable transport',
+  }),
+  exec: option.string({
+    nonEmpty: true,
+    default: 'obfs4proxy',
+    description: 'the PT executable (a path, or a name on PATH)',
+  }),
+  state: option.string({
+    nonEmpty: true,
+    description: 'directory for the PT state; the server keeps its keys (the cert) there',
+  }),
+  cert: option.string({
+    pattern: /^[A-Za-z0-9+/]{70}$/,
+    expected: "an obfs4 cert (70 base64 characters, from the server's client-options.txt)",
+    secret: true,
+    description: 'obfs4 client: the server certificate',
+  }),
+  'iat-mode': option.int({
+    min: 0,
+    max: 2,
+    default: 0,
+    description: 'obfs4: inter-arrival time obfuscation, 0 (off), 1 or 2',
+  }),
+  password: option.string({
+    nonEmpty: true,
+    secret: true,
+    description: 'scramblesuit client: the shared secret',
+  }),
+  url: option.string({ nonEmpty: true, description: 'meek_lite client: the meek server URL' }),
+  front: option.string({ nonEmpty: true, description: 'meek_lite client: the front domain' }),
+  'startup-timeout': option.seconds({
+    min: 0.1,
+    max: 600,
+    default: 10,
+    description: 'seconds the PT may take to report its transport ready',
+  }),
 };
 type Options = PluginOptions<typeof options>;
 
@@ -73,24 +80,18 @@ const ptPlugin = definePlugin({
     if (values.state !== undefined) checkStateDir(values.state);
     if (mode === 'server') {
       if (values.state === undefined)
-        throw new OptionsError(
-          ErrorCode.OPTION_INVALID,
+        throw OptionsError.invalid(
           'state',
-          'a directory',
-          undefined,
-          'state: the server needs a state directory (state=/var/lib/pt-plugin), where the transport keeps its keys across restarts',
+          'the server needs a state directory (state=/var/lib/pt-plugin), where the transport keeps its keys across restarts',
         );
       return undefined;
     }
     const { args, required } = CLIENT_ARGS[values.transport];
     for (const key of required) {
       if (values[key as keyof Options] === undefined)
-        throw new OptionsError(
-          ErrorCode.OPTION_INVALID,
+        throw OptionsError.invalid(
           key,
-          'a value',
-          undefined,
-          `${key}: transport ${values.transport} needs ${key}=... (from the server's ${CLIENT_OPTIONS_FILE})`,
+          `transport ${values.transport} needs ${key}=... (from the server's ${CLIENT_OPTIONS_FILE})`,
         );
     }
     return TRANSPORT_ARGS.filter(
@@ -107,13 +108,7 @@ export default ptPlugin;
  */
 function checkStateDir(state: string): void {
   const fail = (why: string): never => {
-    throw new OptionsError(
-      ErrorCode.OPTION_INVALID,
-      'state',
-      'a writable directory',
-      state,
-      `state: ${JSON.stringify(state)} ${why}`,
-    );
+    throw OptionsError.invalid('state', `${JSON.stringify(state)} ${why}`);
   };
   let path = resolve(state);
   for (let i = 0; i < 64; i++) {
@@ -162,7 +157,6 @@ export const transportSpec: ManagedTransportSpec<Options> = {
     writeFileSync(file, `${line}\n`, { mode: 0o600 });
     log.info(`client options (also in ${file}): ${line}`);
   },
-  secrets: ['cert', 'password'],
 };
 
 /** The `--plugin-opts` a client needs: the transport and the server's SMETHOD arguments. */

@@ -55,9 +55,9 @@ describe('pt-plugin options', () => {
       /^cert: transport obfs4 needs cert=\.\.\. \(from the server's client-options\.txt\)$/,
     ],
     [
-      'a malformed cert',
+      'a malformed cert (a secret: its value is not quoted)',
       'cert=short',
-      /^cert: expected an obfs4 cert \(70 base64 characters, from the server's client-options\.txt\), got "short"$/,
+      /^cert: expected an obfs4 cert \(70 base64 characters, from the server's client-options\.txt\), got <secret>$/,
     ],
     [
       'an unknown transport',

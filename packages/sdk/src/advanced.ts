@@ -12,14 +12,10 @@ export type {
   ResolvedConfig,
   RunPluginOptions,
 } from './plugin.ts';
-export { commonOptions, validateOptions, describeOptions } from './schema.ts';
-export type {
-  CommonOptions,
-  OptionSchema,
-  OptionShape,
-  OptionValues,
-  ValidatedOptions,
-} from './schema.ts';
+export { commonOptions } from './schema.ts';
+export { validateOptions, describeOptions } from './shape.ts';
+export type { ValidatedOptions } from './shape.ts';
+export type { CommonOptions, OptionSchema, OptionShape, OptionValues } from './schema.ts';
 export { escapeOption } from './options.ts';
 export type { OptionEntry } from './options.ts';
 export { parseEndpoint, formatEndpoint } from './address.ts';

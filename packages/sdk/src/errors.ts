@@ -50,10 +50,14 @@ export class EnvError extends PluginError {
 }
 EnvError.prototype.name = 'EnvError';
 
-/** SS_PLUGIN_OPTIONS (or an argv flag) is malformed, unknown or out of range. */
+/**
+ * SS_PLUGIN_OPTIONS (or an argv flag) is malformed, unknown or out of range. A plugin's `check`
+ * rejects a combination of options with {@link OptionsError.invalid}.
+ */
 export class OptionsError extends PluginError {
   readonly option: string;
   readonly expected: string;
+  /** The value as typed; `<secret>` for a secret option, undefined when it was not given. */
   readonly received: string | undefined;
   constructor(
     code: ErrorCode,
@@ -61,12 +65,29 @@ export class OptionsError extends PluginError {
     expected: string,
     received: string | undefined,
     message?: string,
+    options?: ErrorOptions,
   ) {
     const got = received === undefined ? 'got nothing' : `got ${JSON.stringify(received)}`;
-    super(code, message ?? `${option}: expected ${expected}, ${got}`);
+    super(code, message ?? `${option}: expected ${expected}, ${got}`, options);
     this.option = option;
     this.expected = expected;
     this.received = received;
+  }
+
+  /**
+   * `option`'s value is not acceptable, for a reason the message gives:
+   * `OptionsError.invalid('pad-max', 'must be at least pad-min (8)')` reads
+   * `pad-max: must be at least pad-min (8)`. Code `SIP003_OPTION_INVALID`; `runMain` exits 2.
+   */
+  static invalid(option: string, message: string, options?: ErrorOptions): OptionsError {
+    return new OptionsError(
+      ErrorCode.OPTION_INVALID,
+      option,
+      message,
+      undefined,
+      `${option}: ${message}`,
+      options,
+    );
   }
 }
 OptionsError.prototype.name = 'OptionsError';

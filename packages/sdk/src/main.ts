@@ -7,7 +7,7 @@ import {
   type ResolvedConfig,
 } from './plugin.ts';
 import type { OptionShape } from './schema.ts';
-import { describeOptions, HOST_ADDED_OPTIONS } from './schema.ts';
+import { describeOptions, HOST_ADDED_OPTIONS, redactValues } from './shape.ts';
 import { ErrorCode, isPluginError } from './errors.ts';
 import { ExitCode, startLifecycle } from './lifecycle.ts';
 import { createLogger, stderrSink } from './log.ts';
@@ -113,7 +113,7 @@ export async function runMain<S extends OptionShape>(
   if (checkOnly) {
     for (const w of warnings) write(`${plugin.name} warn ${w}`);
     process.stdout.write(
-      `${plugin.name}: configuration OK (${config.mode}) ${JSON.stringify(config.options)}\n`,
+      `${plugin.name}: configuration OK (${config.mode}) ${JSON.stringify(redactValues(plugin.options ?? {}, config.options))}\n`,
     );
     return;
   }

@@ -3,12 +3,12 @@ import { readEnv, type PluginEnv } from './env.ts';
 import { parseOptions } from './options.ts';
 import {
   commonOptions,
-  validateOptions,
   type CommonOptions,
   type OptionShape,
   type OptionValues,
 } from './schema.ts';
-import { ErrorCode, PluginError, errnoCode } from './errors.ts';
+import { redactEntries, validateOptions } from './shape.ts';
+import { ErrorCode, OptionsError, PluginError, errnoCode, isPluginError } from './errors.ts';
 import { formatEndpoint, isUnspecified, type Endpoint } from './address.ts';
 import {
   createLogger,
@@ -46,13 +46,16 @@ export interface PluginDefinition<S extends OptionShape = OptionShape> {
   version?: string;
   /** One line for `--help`. */
   description?: string;
-  /** Option declarations built with `option.*` (zod schemas). */
+  /** Option declarations built with `option.*`. */
   options?: S;
   /** Other spellings of option names: `{ t: 'idle-timeout' }`. */
   aliases?: Readonly<Record<string, string>>;
   /** Keys accepted with one warning and otherwise ignored: key → reason. */
   tolerated?: Readonly<Record<string, string>>;
-  /** Checks across options, after parsing: throw an OptionsError, or return warnings to log. */
+  /**
+   * Checks across options, after parsing: throw (`OptionsError.invalid(option, message)`, or any
+   * error: its message is the one line printed, exit 2), or return warnings to log.
+   */
   check?: (options: PluginOptions<S>, mode: Mode) => readonly string[] | undefined;
   /** Per-connection codecs. Leave it out for a plain relay. */
   session?: SessionFactory<PluginOptions<S>>;
@@ -143,11 +146,12 @@ export function resolveConfig<S extends OptionShape>(
 ): ResolvedConfig<S> {
   const env = readEnv(envVars);
   const entries = parseOptions(env.pluginOptions ?? '');
-  const { values, warnings } = validateOptions(entries, {
+  const spec = {
     shape: plugin.options ?? ({} as S),
     ...(plugin.aliases === undefined ? {} : { aliases: plugin.aliases }),
     ...(plugin.tolerated === undefined ? {} : { tolerated: plugin.tolerated }),
-  });
+  };
+  const { values, warnings } = validateOptions(entries, spec);
   const options = values as PluginOptions<S>;
   const mode: Mode = options.server ? 'server' : 'client';
   if (mode === 'client') {
@@ -155,11 +159,27 @@ export function resolveConfig<S extends OptionShape>(
     if (any !== undefined) {
       throw new PluginError(
         ErrorCode.MODE_MISMATCH,
-        `SS_REMOTE_HOST is ${JSON.stringify(any)}, an address to listen on, so this is the server side; add "server" to the plugin options (SS_PLUGIN_OPTIONS=${JSON.stringify(env.pluginOptions ?? '')})`,
+        `SS_REMOTE_HOST is ${JSON.stringify(any)}, an address to listen on, so this is the server side; add "server" to the plugin options (SS_PLUGIN_OPTIONS=${JSON.stringify(redactEntries(entries, spec))})`,
       );
     }
   }
-  warnings.push(...(plugin.check?.(options, mode) ?? []));
+  let checked: readonly string[] | undefined;
+  try {
+    checked = plugin.check?.(options, mode);
+  } catch (error) {
+    if (isPluginError(error)) throw error;
+    // check exists to refuse combinations of options, so whatever it throws is a configuration
+    // error (exit 2, one line), not a crash; the original stays in `cause`.
+    throw new OptionsError(
+      ErrorCode.OPTION_INVALID,
+      'SS_PLUGIN_OPTIONS',
+      'options the plugin accepts',
+      undefined,
+      error instanceof Error ? error.message : String(error),
+      { cause: error },
+    );
+  }
+  warnings.push(...(checked ?? []));
   return { env, mode, options, warnings };
 }
 

@@ -78,7 +78,7 @@ const plugin = definePlugin({
   name: '${name}',
   description: 'a shadowsocks SIP003 plugin',
   options: {
-    key: option.int({ min: 0, max: 255, default: 0x5a }).describe('xor key byte'),
+    key: option.int({ min: 0, max: 255, default: 0x5a, description: 'xor key byte' }),
   },
   session: (ctx) => {
     const key = ctx.options.key;

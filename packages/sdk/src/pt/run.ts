@@ -11,6 +11,7 @@ import {
   type PluginOptions,
 } from '../plugin.ts';
 import type { OptionShape } from '../schema.ts';
+import { redactValues } from '../shape.ts';
 import type { Mode } from '../codec.ts';
 import { EnvError, ErrorCode, PluginError, isPluginError } from '../errors.ts';
 import { formatEndpoint, unbracket, type Endpoint } from '../address.ts';
@@ -39,8 +40,6 @@ export interface ManagedTransportSpec<O> {
   configure(options: O, mode: Mode): ManagedTransportConfig;
   /** Server: called once the PT listens, e.g. to publish what clients need (`proxy.args`). */
   onServerReady?(proxy: ManagedProxy, options: O, log: Logger): void | Promise<void>;
-  /** Option names `--check` prints as `<secret>`. */
-  secrets?: readonly string[];
 }
 
 const HOST_ARGS = new Set(['-V', '--fast-open']);
@@ -73,7 +72,7 @@ function bindAddressOf(hosts: readonly string[], port: number): Endpoint {
  * SOCKS5 port with the per-connection arguments. Server side: the PT itself listens on SS_REMOTE and
  * forwards to SS_LOCAL; this process supervises it. Either way the PT dies with this process, and a
  * PT that exits on its own is a runtime failure (exit code 1) quoting the PT's last lines.
- * `--help`, `--version` and argv errors are {@link runMain}'s; `--check` prints secrets masked.
+ * `--help`, `--version` and argv errors are {@link runMain}'s; `--check` prints secret options masked.
  *
  * Resolves with the exit code once the plugin is done (the bin entry exits with it); until then
  * it runs. The documented exit codes are the SDK's ({@link ExitCode}).
@@ -100,8 +99,7 @@ export async function runManagedTransport<S extends OptionShape>(
   }
   const { env, mode, options, warnings } = resolved;
   if (rest[0] === '--check') {
-    const shown = { ...options } as Record<string, unknown>;
-    for (const key of spec.secrets ?? []) if (shown[key] !== undefined) shown[key] = '<secret>';
+    const shown = redactValues(plugin.options ?? {}, options);
     process.stdout.write(`${plugin.name}: configuration OK (${mode}) ${JSON.stringify(shown)}\n`);
     return ExitCode.OK;
   }
