@@ -37,7 +37,7 @@ describe('sip003', () => {
     ['run', 'Usage: sip003 run <plugin>'],
     ['bundle', 'Usage: sip003 bundle <entry.ts>'],
     ['init', 'Usage: sip003 init <dir>'],
-  ])("help %s prints that command's usage, as %s --help does", async (command, first) => {
+  ])("help %s prints that command's usage (%j...), as its --help does", async (command, first) => {
     const asked = capture();
     expect(await main(['help', command], asked)).toBe(0);
     expect(asked.out.join('\n').startsWith(first)).toBe(true);
