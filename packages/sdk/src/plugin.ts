@@ -163,6 +163,18 @@ export function resolveConfig<S extends OptionShape>(
   return { env, mode, options, warnings };
 }
 
+/**
+ * The global flag (`Symbol.for`, so every copy of the SDK in a process sees it) that runMain and
+ * runPlugin set when called: the entry `sip003 bundle` generates runs the entry's exported plugin
+ * only when loading the entry started none.
+ */
+export const STARTED_FLAG = 'sip003.started';
+
+/** Records that this process started a plugin (see {@link STARTED_FLAG}). */
+export function markStarted(): void {
+  (globalThis as Record<symbol, unknown>)[Symbol.for(STARTED_FLAG)] = true;
+}
+
 /** The log level: the log-level option, else SIP003_LOG_LEVEL, else info. */
 export function logLevelOf(options: CommonOptions, envVars: NodeJS.ProcessEnv): LogLevel {
   return options['log-level'] ?? parseLogLevel(envVars['SIP003_LOG_LEVEL']) ?? 'info';
@@ -177,6 +189,7 @@ export async function runPlugin<S extends OptionShape>(
   plugin: Plugin<S>,
   { env: envVars = process.env, logSink, listenPort }: RunPluginOptions = {},
 ): Promise<PluginHandle<PluginOptions<S>>> {
+  markStarted();
   const config = resolveConfig(plugin, envVars);
   const log = createLogger({
     name: plugin.name,
