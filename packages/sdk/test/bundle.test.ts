@@ -22,7 +22,7 @@ import {
   parseBundleArgs,
   type BundleOptions,
 } from '../src/cli/bundle.ts';
-import { RELEASE_NODE_VERSION } from '../src/cli/node-download.ts';
+import { RELEASE_NODE_VERSION, cacheRoot } from '../src/cli/node-download.ts';
 import {
   findBinary,
   freePort,
@@ -48,6 +48,11 @@ const sdkVersion = (
     version: string;
   }
 ).version;
+
+/** Where `sip003 bundle` caches the default standalone node for a target. */
+function cachedNode(target: string): string {
+  return path.join(cacheRoot(), 'node', `v${RELEASE_NODE_VERSION}-${target}`, 'node');
+}
 
 /** The io of bundleCommand, recorded. */
 function capture() {
@@ -189,6 +194,16 @@ describe('bundleCommand usage errors', () => {
       'a node flag with a value node refuses',
       [hello, '-o', out, '--node-options=--max-semi-space-size=lots'],
       `--node-options: node ${process.version} refuses "--max-semi-space-size=lots": Error: illegal value for flag --max-semi-space-size=lots of type size_t`,
+    ],
+    [
+      'a flag the embedded node does not know (run with it)',
+      [hello, '-o', out, '--standalone', '--node-options=--bogus-flag'],
+      `--node-options: node v${RELEASE_NODE_VERSION} refuses "--bogus-flag": ${cachedNode('linux-x64')}: bad option: --bogus-flag`,
+    ],
+    [
+      'a flag for linux-arm64, checked by the same node version built for this machine',
+      [hello, '-o', out, '--standalone', '--target', 'linux-arm64', '--node-options=--bogus-flag'],
+      `--node-options: node v${RELEASE_NODE_VERSION} refuses "--bogus-flag": ${cachedNode('linux-x64')}: bad option: --bogus-flag`,
     ],
     [
       'flags for a standalone node that cannot carry them',
