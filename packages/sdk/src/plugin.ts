@@ -293,8 +293,9 @@ export async function startPlugin<S extends OptionShape>(
   const maxConnections = options['max-connections'];
   // What a remote peer can cause at will is logged at a bounded rate.
   const peerEvents = new PeerEventLog(log);
-  // At debug level, one line per accepted connection: up to 20 a second, a flood is counted.
-  const accepts = new PeerEventLog(log, 1000, 20);
+  // At debug level, one line per accepted and per closed connection: up to 20 of each a second,
+  // the rest of a flood counted.
+  const connectionEvents = new PeerEventLog(log, 1000, 20);
   const factory = plugin.session;
   // Resolved whenever the last open connection closes (for the drain on shutdown).
   let idleWaiters: (() => void)[] = [];
@@ -310,11 +311,17 @@ export async function startPlugin<S extends OptionShape>(
       stats.bytesOut += bytesOut;
       if (error === undefined || isOrdinaryClose(error)) {
         if (log.debugEnabled) {
-          ctx.log.debug('closed', {
-            in: bytesIn,
-            out: bytesOut,
-            reason: error === undefined ? undefined : errnoCode(error),
-          });
+          connectionEvents.debug(
+            'closed',
+            'closed',
+            (count, seconds) => `${count} more connections closed in the last ${seconds} s`,
+            {
+              conn: ctx.id,
+              in: bytesIn,
+              out: bytesOut,
+              reason: error === undefined ? undefined : errnoCode(error),
+            },
+          );
         }
       } else {
         stats.failed++;
@@ -339,7 +346,7 @@ export async function startPlugin<S extends OptionShape>(
     stats.active++;
     const ctx = new ConnectionContext(++nextId, shared, socket, pickTarget());
     if (log.debugEnabled) {
-      accepts.debug(
+      connectionEvents.debug(
         'accept',
         `accept conn=${ctx.id} from ${formatEndpoint({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 })}`,
         (count, seconds) => `accepted ${count} more connections in the last ${seconds} s`,
@@ -419,7 +426,7 @@ export async function startPlugin<S extends OptionShape>(
       }
       await listener.close();
       peerEvents.flush();
-      accepts.flush();
+      connectionEvents.flush();
     })();
     return closing;
   };

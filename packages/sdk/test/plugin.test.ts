@@ -223,7 +223,7 @@ describe('a bug in a codec', () => {
 });
 
 describe('the accept line at log-level=debug', () => {
-  it('names each accepted peer, at most 20 a second, and counts the rest', async () => {
+  it('names each accepted peer, at most 20 a second, and counts the rest (closed lines too)', async () => {
     const { handle, lines } = await serverInFrontOfEcho(plain, 'server;log-level=debug');
     const port = handle.addresses[0]!.port;
     const s = await openConnection(port);
@@ -246,6 +246,14 @@ describe('the accept line at log-level=debug', () => {
     // (60 connections would need 3 s of a loaded machine for them all to be printed).
     expect(accepted.length + counted).toBe(60);
     expect(counted).toBeGreaterThan(0);
+    // The closed lines are bounded the same way.
+    const closed = lines.filter((l) => / debug closed conn=\d+ in=0 out=0$/.test(l));
+    const closedCounted = lines
+      .map((l) => /^plain debug (\d+) more connections closed in the last \d+ s$/.exec(l)?.[1])
+      .filter((n) => n !== undefined)
+      .reduce((sum, n) => sum + Number(n), 0);
+    expect(closed.length + closedCounted).toBe(60);
+    expect(closedCounted).toBeGreaterThan(0);
   });
 
   it('is not there at the default level', async () => {
