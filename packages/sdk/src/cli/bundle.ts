@@ -353,7 +353,7 @@ function entryWrapper(entry: string): string {
 const runMainResolver: Esbuild.Plugin = {
   name: 'sip003-run-main',
   setup(build) {
-    build.onResolve({ filter: /^sip003:run-main$/ }, async ({ resolveDir }) => {
+    build.onResolve({ filter: new RegExp(`^${RUN_MAIN}$`) }, async ({ resolveDir }) => {
       const sdk = await build.resolve('@sip003/sdk', { kind: 'import-statement', resolveDir });
       return sdk.errors.length === 0 ? { path: sdk.path } : { path: 'none', namespace: 'sip003' };
     });
