@@ -26,7 +26,7 @@ const TARGETS: readonly FuzzTarget[] = [
   ssEnv,
 ];
 
-const HELP = `usage: pnpm fuzz [--smoke] [--runs N] [--seconds S] [--seed N] [--only a,b] [--list]
+const HELP = `Usage: pnpm fuzz [--smoke] [--runs N] [--seconds S] [--seed N] [--only a,b] [--list]
   (default)     ${(1_000_000).toLocaleString('en')} inputs per target, at most 900 s each
   --smoke       2000 inputs per target, at most 15 s each (what CI runs)
   --runs N      inputs per target

@@ -24,7 +24,7 @@ const SCENARIOS = [
   rstFidelity,
 ];
 
-const HELP = `usage: pnpm stress [--short] [--only a,b] [--list]
+const HELP = `Usage: pnpm stress [--short] [--only a,b] [--list]
   --short     the CI profile: fewer connections and rounds (about 1.5 minutes)
   --only a,b  these scenarios only (see --list)
 Needs pnpm build first (it runs packages/*/dist).`;

@@ -44,7 +44,7 @@ export function describeConfig(c) {
 }
 
 export function usage() {
-  return `usage: pnpm bench [options]    (node bench/run.mjs [options])
+  return `Usage: pnpm bench [options]    (node bench/run.mjs [options])
   (default)           full run: ${describeConfig(PRESETS.full)} (~8 min)
   --quick             ${describeConfig(PRESETS.quick)} (< 1 min)
   --only a,b,...      measure only these stacks (see --list)

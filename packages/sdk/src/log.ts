@@ -151,44 +151,49 @@ export function parseLogLevel(text: string | undefined): LogLevel | undefined {
 export type EventSummary = (count: number, seconds: number) => string;
 
 interface Window {
+  level: LogLevel;
   started: number;
+  /** Events of the window so far, printed or not. */
+  seen: number;
+  /** Events counted and not printed, for the summary. */
   count: number;
   summary: EventSummary;
   timer: ReturnType<typeof setTimeout>;
 }
 
 /**
- * Warnings a remote peer can trigger at will (refused connections, handshake timeouts, protocol
- * errors) must not let it write our log. Per kind of event, the first one of a window is printed
- * as it is; the others in that window are counted and summed up in one line when it ends
- * (`refused 450 connections in the last 10 s (max-connections=50)`), and a flood that goes on
- * gets one such line per window. Kinds are a small fixed set (error codes), so this is bounded.
+ * Events a remote peer can trigger at will (refused connections, handshake timeouts, protocol
+ * errors, accepts at debug level) must not let it write our log. Per kind of event, the first
+ * `burst` of a window are printed as they are; the others in that window are counted and summed
+ * up in one line when it ends (`refused 450 connections in the last 10 s (max-connections=50)`),
+ * and a flood that goes on gets one such line per window. Kinds are a small fixed set (error
+ * codes, bug sites in the plugin's code), so this is bounded.
  */
 export class PeerEventLog {
   readonly #log: Logger;
   readonly #windowMs: number;
+  readonly #burst: number;
   readonly #windows = new Map<string, Window>();
 
-  constructor(log: Logger, windowMs = 10_000) {
+  constructor(log: Logger, windowMs = 10_000, burst = 1) {
     this.#log = log;
     this.#windowMs = windowMs;
+    this.#burst = burst;
   }
 
-  /** One event of kind `key`: `line` is printed if it opens a window, else counted. */
+  /** One event of kind `key` at error level: `line` is printed within the burst, else counted. */
+  error(key: string, line: string, summary: EventSummary, fields?: LogFields): void {
+    this.#event('error', key, line, summary, fields);
+  }
+
+  /** The same at warn level. */
   warn(key: string, line: string, summary: EventSummary, fields?: LogFields): void {
-    const open = this.#windows.get(key);
-    if (open !== undefined) {
-      open.count++;
-      open.summary = summary;
-      return;
-    }
-    this.#log.warn(line, fields);
-    this.#windows.set(key, {
-      started: Date.now(),
-      count: 0,
-      summary,
-      timer: setTimeout(() => this.#end(key), this.#windowMs).unref(),
-    });
+    this.#event('warn', key, line, summary, fields);
+  }
+
+  /** The same at debug level (callers check `debugEnabled` first to skip building the line). */
+  debug(key: string, line: string, summary: EventSummary, fields?: LogFields): void {
+    this.#event('debug', key, line, summary, fields);
   }
 
   /** Prints what is still counted (at shutdown) and forgets every window. */
@@ -200,6 +205,34 @@ export class PeerEventLog {
     }
   }
 
+  #event(
+    level: LogLevel,
+    key: string,
+    line: string,
+    summary: EventSummary,
+    fields: LogFields | undefined,
+  ): void {
+    const open = this.#windows.get(key);
+    if (open !== undefined && open.seen >= this.#burst) {
+      open.count++;
+      open.summary = summary;
+      return;
+    }
+    this.#log[level](line, fields);
+    if (open !== undefined) {
+      open.seen++;
+      return;
+    }
+    this.#windows.set(key, {
+      level,
+      started: Date.now(),
+      seen: 1,
+      count: 0,
+      summary,
+      timer: setTimeout(() => this.#end(key), this.#windowMs).unref(),
+    });
+  }
+
   #end(key: string): void {
     const window = this.#windows.get(key);
     if (window === undefined) return;
@@ -208,6 +241,7 @@ export class PeerEventLog {
       return;
     }
     this.#summarize(window);
+    // The flood goes on: the next window prints nothing but its summary.
     window.count = 0;
     window.started = Date.now();
     window.timer = setTimeout(() => this.#end(key), this.#windowMs).unref();
@@ -216,6 +250,6 @@ export class PeerEventLog {
   #summarize(window: Window): void {
     if (window.count === 0) return;
     const seconds = Math.max(1, Math.round((Date.now() - window.started) / 1000));
-    this.#log.warn(window.summary(window.count, seconds));
+    this.#log[window.level](window.summary(window.count, seconds));
   }
 }

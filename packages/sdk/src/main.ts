@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import {
   logLevelOf,
+  markStarted,
   resolveConfig,
   startPlugin,
   type Plugin,
@@ -58,6 +59,7 @@ export async function runMain<S extends OptionShape>(
   plugin: Plugin<S>,
   argv: readonly string[] = process.argv.slice(2),
 ): Promise<void> {
+  markStarted(); // a bundle's generated entry then knows this entry started its plugin
   const write = (line: string): void => stderrSink(line);
   // One line for a PluginError (bad configuration, cannot listen); the stack for a bug.
   const failStart: (error: unknown) => never = (error) => {

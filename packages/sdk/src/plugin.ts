@@ -19,7 +19,7 @@ import {
   type Logger,
 } from './log.ts';
 import { countingGate, listen, type ConnectionGate, type Listener } from './listener.ts';
-import { relay, isOrdinaryClose, type RelayConfig } from './relay.ts';
+import { relay, isOrdinaryClose, isPluginBug, type RelayConfig } from './relay.ts';
 import { ConnectionContext, type SharedContext } from './context.ts';
 import type { Mode, Session, SessionContext, SessionFactory } from './codec.ts';
 
@@ -183,6 +183,18 @@ export function resolveConfig<S extends OptionShape>(
   return { env, mode, options, warnings };
 }
 
+/**
+ * The global flag (`Symbol.for`, so every copy of the SDK in a process sees it) that runMain and
+ * runPlugin set when called: the entry `sip003 bundle` generates runs the entry's exported plugin
+ * only when loading the entry started none.
+ */
+export const STARTED_FLAG = 'sip003.started';
+
+/** Records that this process started a plugin (see {@link STARTED_FLAG}). */
+export function markStarted(): void {
+  (globalThis as Record<symbol, unknown>)[Symbol.for(STARTED_FLAG)] = true;
+}
+
 /** The log level: the log-level option, else SIP003_LOG_LEVEL, else info. */
 export function logLevelOf(options: CommonOptions, envVars: NodeJS.ProcessEnv): LogLevel {
   return options['log-level'] ?? parseLogLevel(envVars['SIP003_LOG_LEVEL']) ?? 'info';
@@ -197,6 +209,7 @@ export async function runPlugin<S extends OptionShape>(
   plugin: Plugin<S>,
   { env: envVars = process.env, logSink, listenPort }: RunPluginOptions = {},
 ): Promise<PluginHandle<PluginOptions<S>>> {
+  markStarted();
   const config = resolveConfig(plugin, envVars);
   const log = createLogger({
     name: plugin.name,
@@ -208,6 +221,61 @@ export async function runPlugin<S extends OptionShape>(
     log,
     ...(listenPort === undefined ? {} : { listenPort }),
   });
+}
+
+/** Stack frames shown for a bug: enough to find the line, bounded like V8's own default. */
+const STACK_FRAMES = 10;
+
+/** The `at ...` lines of an error's stack, trimmed. */
+function stackFrames(error: Error): string[] {
+  return (error.stack ?? '')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith('at '))
+    .slice(0, STACK_FRAMES);
+}
+
+/**
+ * Logs a failed connection. A peer's doing (a ProtocolError, a timeout, a dial failure) is a
+ * warning without a stack, one line per error code and window. A bug in the plugin (its codec
+ * threw a TypeError, say) is an error with the stack: the author needs the line, and a bug is not
+ * the peer's fault. Either way the connection is reset, never ended cleanly, and the process stays
+ * up. Bugs are rate-limited per site (the top stack frame), since a peer can hit one at will too.
+ */
+function reportFailure(
+  events: PeerEventLog,
+  error: unknown,
+  { bug, conn, bytes, what = 'connection failed' }: FailureReport,
+): void {
+  const failure = error instanceof Error ? error : new Error(String(error));
+  if (!bug) {
+    const code = errnoCode(failure) ?? 'error';
+    events.warn(
+      `failed:${code}`,
+      `${what}: ${failure.message}`,
+      (count, seconds) => `${count} more connections failed (${code}) in the last ${seconds} s`,
+      { conn, code, ...bytes },
+    );
+    return;
+  }
+  const frames = stackFrames(failure);
+  const site = frames[0] ?? 'at an unknown place';
+  events.error(
+    `bug:${site}`,
+    `${what} on a bug in the plugin, connection reset: ${failure.name}: ${failure.message}`,
+    (count, seconds) =>
+      `${count} more connections failed on the same bug (${failure.name} ${site}) in the last ${seconds} s`,
+    { conn, ...bytes, stack: frames.join(', ') },
+  );
+}
+
+interface FailureReport {
+  /** A bug in the plugin rather than the peer's or the network's doing. */
+  bug: boolean;
+  conn: number;
+  bytes?: { in: number; out: number };
+  /** What failed (default `connection failed`). */
+  what?: string;
 }
 
 export interface StartOptions {
@@ -245,6 +313,9 @@ export async function startPlugin<S extends OptionShape>(
   const maxConnections = options['max-connections'];
   // What a remote peer can cause at will is logged at a bounded rate.
   const peerEvents = new PeerEventLog(log);
+  // At debug level, one line per accepted and per closed connection: up to 20 of each a second,
+  // the rest of a flood counted.
+  const connectionEvents = new PeerEventLog(log, 1000, 20);
   const factory = plugin.session;
   // Resolved whenever the last open connection closes (for the drain on shutdown).
   let idleWaiters: (() => void)[] = [];
@@ -260,21 +331,25 @@ export async function startPlugin<S extends OptionShape>(
       stats.bytesOut += bytesOut;
       if (error === undefined || isOrdinaryClose(error)) {
         if (log.debugEnabled) {
-          ctx.log.debug('closed', {
-            in: bytesIn,
-            out: bytesOut,
-            reason: error === undefined ? undefined : errnoCode(error),
-          });
+          connectionEvents.debug(
+            'closed',
+            'closed',
+            (count, seconds) => `${count} more connections closed in the last ${seconds} s`,
+            {
+              conn: ctx.id,
+              in: bytesIn,
+              out: bytesOut,
+              reason: error === undefined ? undefined : errnoCode(error),
+            },
+          );
         }
       } else {
         stats.failed++;
-        const code = errnoCode(error) ?? 'error';
-        peerEvents.warn(
-          `failed:${code}`,
-          `connection failed: ${error.message}`,
-          (count, seconds) => `${count} more connections failed (${code}) in the last ${seconds} s`,
-          { conn: ctx.id, code, in: bytesIn, out: bytesOut },
-        );
+        reportFailure(peerEvents, error, {
+          bug: isPluginBug(error),
+          conn: ctx.id,
+          bytes: { in: bytesIn, out: bytesOut },
+        });
       }
       if (stats.active === 0 && idleWaiters.length > 0) {
         const waiters = idleWaiters;
@@ -290,14 +365,25 @@ export async function startPlugin<S extends OptionShape>(
     stats.accepted++;
     stats.active++;
     const ctx = new ConnectionContext(++nextId, shared, socket, pickTarget());
+    if (log.debugEnabled) {
+      connectionEvents.debug(
+        'accept',
+        `accept conn=${ctx.id} from ${formatEndpoint({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 })}`,
+        (count, seconds) => `accepted ${count} more connections in the last ${seconds} s`,
+      );
+    }
     let session: Session = {};
     if (factory !== undefined) {
       try {
         session = factory(ctx);
       } catch (error) {
-        ctx.log.error(`session failed to start: ${(error as Error).message}`);
         stats.active--;
         stats.failed++;
+        reportFailure(peerEvents, error, {
+          bug: !isPluginError(error),
+          conn: ctx.id,
+          what: 'session failed to start',
+        });
         // listen() requires an 'error' listener on every socket it hands over.
         socket.on('error', () => undefined);
         socket.resetAndDestroy();
@@ -360,6 +446,7 @@ export async function startPlugin<S extends OptionShape>(
       }
       await listener.close();
       peerEvents.flush();
+      connectionEvents.flush();
     })();
     return closing;
   };

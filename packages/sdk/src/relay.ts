@@ -246,7 +246,7 @@ class Direction {
       result = fn(this.push);
     } catch (error) {
       this.batch = undefined;
-      this.connection.fail(asError(error));
+      this.connection.fail(codecFailure(error));
       return undefined;
     }
     const pieces = this.batch;
@@ -357,7 +357,7 @@ class Direction {
     this.hold(CODEC_PENDING);
     result.then(
       () => this.settled(),
-      (error: unknown) => this.connection.fail(asError(error)),
+      (error: unknown) => this.connection.fail(codecFailure(error)),
     );
   }
 
@@ -453,6 +453,43 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Errors that are bugs in the plugin, not something a peer or the network did. */
+const bugs = new WeakSet<Error>();
+
+/**
+ * Whether a connection failed on a bug in the plugin: its codec threw (or rejected with) something
+ * other than a PluginError, or its Duplex failed with a JavaScript programming error (TypeError,
+ * RangeError, ...). A peer's garbage is a ProtocolError, and a stream's own failures (zlib's
+ * Z_DATA_ERROR, a socket's ECONNRESET) are plain Errors with a code: neither is a bug.
+ */
+export function isPluginBug(error: unknown): boolean {
+  return error instanceof Error && bugs.has(error);
+}
+
+/** What a codec call threw or rejected with; anything but a PluginError is a bug. */
+function codecFailure(thrown: unknown): Error {
+  const error = asError(thrown);
+  if (!isPluginError(error)) bugs.add(error);
+  return error;
+}
+
+const PROGRAMMING_ERRORS = [
+  TypeError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+  URIError,
+  EvalError,
+];
+
+/** What a Duplex codec failed with: a bug when it is a JavaScript programming error. */
+function duplexFailure(error: Error): Error {
+  if (!isPluginError(error) && PROGRAMMING_ERRORS.some((type) => error instanceof type)) {
+    bugs.add(error);
+  }
+  return error;
 }
 
 /** Accepted; nothing forwarded yet. The timer is the handshake deadline. */
@@ -655,6 +692,8 @@ class Connection implements Relay {
   streamFailed(stream: Duplex, error: Error): void {
     if (this.state === DIALING && stream === this.dialed) {
       this.fail(dialFailed(this.route.target, error));
+    } else if (stream === this.inboundStream || stream === this.outboundStream) {
+      this.fail(duplexFailure(error));
     } else {
       this.fail(error);
     }

@@ -22,13 +22,24 @@ import {
   parseBundleArgs,
   type BundleOptions,
 } from '../src/cli/bundle.ts';
-import { RELEASE_NODE_VERSION } from '../src/cli/node-download.ts';
-import { findBinary, missingBinaries } from '../src/testing/index.ts';
+import { RELEASE_NODE_VERSION, cacheRoot } from '../src/cli/node-download.ts';
+import {
+  findBinary,
+  freePort,
+  loopbackPluginEnv,
+  missingBinaries,
+  openConnection,
+  startProcess,
+  waitForPort,
+} from '../src/testing/index.ts';
 
 const fixtures = path.join(import.meta.dirname, 'fixtures');
 const hello = path.join(fixtures, 'bundle-hello.ts');
 const broken = path.join(fixtures, 'bundle-broken.ts');
 const runtime = path.join(fixtures, 'bundle-runtime.ts');
+/** A plugin whose decoder has a bug on line 17 (a TypeError on input starting with "B"). */
+const buggy = path.join(fixtures, 'buggy-plugin.ts');
+const noopPackage = path.join(import.meta.dirname, '..', '..', 'noop-plugin');
 /** qemu-user runs the linux-arm64 executables here; CI installs it (SIP003_REQUIRE_INTEROP). */
 const noQemu = missingBinaries(['qemu-aarch64-static']);
 const sdkPackageJson = path.join(import.meta.dirname, '..', 'package.json');
@@ -37,6 +48,11 @@ const sdkVersion = (
     version: string;
   }
 ).version;
+
+/** Where `sip003 bundle` caches the default standalone node for a target. */
+function cachedNode(target: string): string {
+  return path.join(cacheRoot(), 'node', `v${RELEASE_NODE_VERSION}-${target}`, 'node');
+}
 
 /** The io of bundleCommand, recorded. */
 function capture() {
@@ -178,6 +194,16 @@ describe('bundleCommand usage errors', () => {
       'a node flag with a value node refuses',
       [hello, '-o', out, '--node-options=--max-semi-space-size=lots'],
       `--node-options: node ${process.version} refuses "--max-semi-space-size=lots": Error: illegal value for flag --max-semi-space-size=lots of type size_t`,
+    ],
+    [
+      'a flag the embedded node does not know (run with it)',
+      [hello, '-o', out, '--standalone', '--node-options=--bogus-flag'],
+      `--node-options: node v${RELEASE_NODE_VERSION} refuses "--bogus-flag": ${cachedNode('linux-x64')}: bad option: --bogus-flag`,
+    ],
+    [
+      'a flag for linux-arm64, checked by the same node version built for this machine',
+      [hello, '-o', out, '--standalone', '--target', 'linux-arm64', '--node-options=--bogus-flag'],
+      `--node-options: node v${RELEASE_NODE_VERSION} refuses "--bogus-flag": ${cachedNode('linux-x64')}: bad option: --bogus-flag`,
     ],
     [
       'flags for a standalone node that cannot carry them',
@@ -533,4 +559,147 @@ describe('bundle --standalone: the embedded node and its flags', () => {
     },
     240_000,
   );
+});
+
+/**
+ * Runs a bundled buggy-plugin on the server side, sends it the input its bug trips on, and returns
+ * the `stack="..."` of the error line it logs.
+ */
+async function bugStackOf(executable: string): Promise<string> {
+  const port = await freePort();
+  const plugin = startProcess(executable, [], loopbackPluginEnv(port, 1, 'server'));
+  onTestFinished(() => plugin.stop());
+  await waitForPort(port, { child: plugin.child, timeoutMs: 30_000 });
+  const socket = await openConnection(port);
+  socket.on('error', () => undefined);
+  socket.write('Boom');
+  await new Promise((resolve) => socket.once('close', resolve));
+  // The line is written before the reset is sent, but reaches us through another pipe.
+  for (let i = 0; i < 200 && !plugin.output().includes('stack="'); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return /stack="([^"]*)"/.exec(plugin.output())?.[1] ?? `no stack in: ${plugin.output()}`;
+}
+
+describe('bundle --sourcemap', () => {
+  it('parses --sourcemap (inline) and --sourcemap=external, and refuses other values', () => {
+    expect(parseBundleArgs(['e.ts', '-o', 'x', '--sourcemap'])).toMatchObject({
+      options: { sourcemap: 'inline' },
+    });
+    expect(parseBundleArgs(['e.ts', '-o', 'x', '--sourcemap=external'])).toMatchObject({
+      options: { sourcemap: 'external' },
+    });
+    expect(() => parseBundleArgs(['e.ts', '-o', 'x', '--sourcemap=beside'])).toThrow(
+      '--sourcemap: expected inline or external, got "beside"',
+    );
+  });
+
+  it('refuses an external map for a standalone executable, which has no file beside it', async () => {
+    const { out, io } = capture();
+    expect(
+      await bundleCommand(
+        [buggy, '-o', path.join(tmpdir(), 'never'), '--standalone', '--sourcemap=external'],
+        io,
+      ),
+    ).toBe(64);
+    expect(out.stderr).toEqual([
+      'sip003 bundle: --sourcemap=external: a standalone executable has no file beside it when it runs; use --sourcemap (inline)',
+    ]);
+  });
+
+  it('maps the stack of a bug to the .ts line, with the map inline or beside the script', async () => {
+    const dir = await scratch();
+    const inline = path.join(dir, 'inline', 'buggy');
+    await bundle({ entry: buggy, outfile: inline, sourcemap: 'inline' });
+    expect(await readFile(inline, 'utf8')).toMatch(/^#!\/bin\/sh\n.*--enable-source-maps/);
+    expect(await bugStackOf(inline)).toMatch(
+      /^at Object\.transform \(\S*buggy-plugin\.ts:17:\d+\)/,
+    );
+
+    const external = path.join(dir, 'external', 'buggy');
+    await bundle({ entry: buggy, outfile: external, sourcemap: 'external', nodeOptions: [] });
+    expect((await readFile(external, 'utf8')).trimEnd()).toMatch(
+      /\n\/\/# sourceMappingURL=buggy\.map$/,
+    );
+    expect(existsSync(`${external}.map`)).toBe(true);
+    expect(await bugStackOf(external)).toMatch(
+      /^at Object\.transform \(\S*buggy-plugin\.ts:17:\d+\)/,
+    );
+
+    // Without: the stack names the bundle, which is what the author saw before.
+    const bare = path.join(dir, 'bare', 'buggy');
+    await bundle({ entry: buggy, outfile: bare });
+    expect(await bugStackOf(bare)).toMatch(/^at Object\.transform \(\S*bare\/buggy:\d+:\d+\)/);
+  }, 120_000);
+
+  it(`maps the stack of a standalone executable (node ${RELEASE_NODE_VERSION}, inline map)`, async () => {
+    const dir = await scratch();
+    const outfile = path.join(dir, 'buggy');
+    await bundle({ entry: buggy, outfile, standalone: true, sourcemap: 'inline' });
+    expect(await bugStackOf(outfile)).toMatch(
+      /^at Object\.transform \(\S*buggy-plugin\.ts:17:\d+\)/,
+    );
+  }, 240_000);
+
+  it('refuses it for a standalone node without SEA execArgv, which could not enable source maps', async () => {
+    const { out, io } = capture();
+    expect(
+      await bundleCommand(
+        [
+          buggy,
+          '-o',
+          path.join(tmpdir(), 'never'),
+          '--standalone',
+          '--node',
+          process.execPath,
+          '--sourcemap',
+        ],
+        io,
+      ),
+    ).toBe(64);
+    expect(out.stderr).toEqual([
+      `sip003 bundle: --sourcemap: node ${process.version} cannot carry --enable-source-maps in a standalone executable (SEA execArgv needs node >= 24.6); embed a newer node, or set NODE_OPTIONS=--enable-source-maps where it runs and bundle without --sourcemap`,
+    ]);
+  });
+});
+
+describe('bundle: the entry', () => {
+  it('runs a main.ts entry as before, and an index.ts that only exports the plugin with runMain', async () => {
+    const dir = await scratch();
+    const { version } = JSON.parse(
+      await readFile(path.join(noopPackage, 'package.json'), 'utf8'),
+    ) as { version: string };
+    for (const entry of ['main.ts', 'index.ts']) {
+      const outfile = path.join(dir, entry.replace('.ts', ''));
+      await bundle({ entry: path.join(noopPackage, 'src', entry), outfile });
+      expect(await runFile(outfile, ['--version'])).toEqual({
+        code: 0,
+        stdout: `noop-plugin ${version}\n`,
+        stderr: '',
+      });
+    }
+  });
+
+  it('does not start a plugin twice when the entry exports it and runs it', async () => {
+    const dir = await scratch();
+    const outfile = path.join(dir, 'both');
+    await bundle({ entry: path.join(fixtures, 'bundle-export-and-main.ts'), outfile });
+    expect(await runFile(outfile, ['--version'])).toEqual({
+      code: 0,
+      stdout: 'export-and-main 1.2.3\n',
+      stderr: '',
+    });
+  });
+
+  it('refuses an entry that starts no plugin, in one line, exit 64, and writes nothing', async () => {
+    const dir = await scratch();
+    const outfile = path.join(dir, 'silent');
+    const entry = path.relative(process.cwd(), path.join(fixtures, 'bundle-no-plugin.ts'));
+    const { out, io } = capture();
+    expect(await bundleCommand([entry, '-o', outfile], io)).toBe(64);
+    expect(out.stderr).toEqual([
+      `sip003 bundle: entry ${JSON.stringify(entry)} starts no plugin: it neither calls runMain nor exports a plugin, so the bundle would exit 0 without a word for --version and everything else; bundle the file that calls runMain (src/main.ts), or export default definePlugin(...) from this one`,
+    ]);
+    expect(await readdir(dir)).toEqual([]);
+  });
 });

@@ -18,9 +18,13 @@ const NODE_FLAG = /^--[a-z0-9][a-z0-9-_]*(=[A-Za-z0-9._:,/+-]+)?$/;
 /** `sip003 bundle --help`. */
 export const BUNDLE_USAGE = [
   'Usage: sip003 bundle <entry.ts> -o <file> [--standalone [--node <version|path>] [--target <t>]]',
-  '                     [--minify] [--version-stamp <v>] [--node-options=<flags>|none]',
+  '                     [--minify] [--sourcemap[=inline|external]] [--version-stamp <v>]',
+  '                     [--node-options=<flags>|none]',
   '',
-  'Bundles a plugin entry and all its dependencies into one CommonJS file for node >= 20.',
+  'Bundles a plugin entry and all its dependencies into one CommonJS file for node >= 20. The',
+  'entry is the file that calls runMain (src/main.ts), or one that exports the plugin',
+  '(export default definePlugin(...)): it is then run with runMain. An entry that starts no plugin',
+  '(it printed nothing for --version when tried) is refused.',
   '',
   '  -o, --outfile <file>   where to write (directories are created); also writes <file>.sha256',
   '  --standalone           a single executable that needs no node (Node SEA, about 150 MB)',
@@ -28,6 +32,9 @@ export const BUNDLE_USAGE = [
   `                         node-linux-<arch>, cached) or a node binary that runs here (default: ${RELEASE_NODE_VERSION})`,
   `  --target <t>           with --standalone: ${TARGETS.join(' or ')} (default: this machine)`,
   '  --minify               minify the script',
+  '  --sourcemap[=<how>]    stack traces name the .ts lines: inline (the default; the only way',
+  '                         with --standalone) or external (<file>.map beside it); node runs',
+  '                         the bundle with --enable-source-maps',
   '  --version-stamp <v>    the version to stamp (default: the nearest package.json version)',
   `  --node-options=<f>     node flags, space-separated, or none (default: ${DEFAULT_NODE_OPTIONS.join(' ')});`,
   '                         checked against the node that will run them',
@@ -45,6 +52,8 @@ const FLAGS = {
   'node-options': { type: 'string' },
   standalone: { type: 'boolean' },
   minify: { type: 'boolean' },
+  // A boolean to parseArgs so that a bare --sourcemap takes no value; =inline|external is read here.
+  sourcemap: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 type Flag = keyof typeof FLAGS;
@@ -79,6 +88,8 @@ function readFlags(argv: readonly string[]) {
       mistake ??= `unknown flag ${JSON.stringify(token.rawName)} (see sip003 bundle --help)`;
     } else if (name === 'help') {
       help = true;
+    } else if (name === 'sourcemap') {
+      values.sourcemap = value ?? 'inline';
     } else if (spec.type === 'boolean') {
       if (value === undefined) flags[name] = true;
       else
@@ -143,6 +154,14 @@ export function parseBundleArgs(argv: readonly string[]): Parsed {
     options.target = values.target as Target;
   }
   if (values['version-stamp'] !== undefined) options.version = values['version-stamp'];
+  if (values.sourcemap !== undefined) {
+    if (values.sourcemap !== 'inline' && values.sourcemap !== 'external') {
+      throw usageError(
+        `--sourcemap: expected inline or external, got ${JSON.stringify(values.sourcemap)}`,
+      );
+    }
+    options.sourcemap = values.sourcemap;
+  }
   if (values['node-options'] !== undefined) {
     options.nodeOptions = nodeOptionsList(values['node-options']);
   }

@@ -22,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import type * as Esbuild from 'esbuild';
 import type { BuildFailure, Message } from 'esbuild';
 import { ErrorCode, isPluginError } from '../errors.ts';
+import { STARTED_FLAG } from '../plugin.ts';
 import { buildSingleExecutable, checkNodeBinary, seaFeatures } from './sea.ts';
 import { DEFAULT_NODE_OPTIONS, BUNDLE_USAGE, parseBundleArgs } from './bundle-args.ts';
 import { exec, firstLine, lastLine } from './exec.ts';
@@ -40,7 +41,11 @@ export { DEFAULT_NODE_OPTIONS, BUNDLE_USAGE, parseBundleArgs } from './bundle-ar
 
 /** Input of {@link bundle}. Relative paths are resolved against the working directory. */
 export interface BundleOptions {
-  /** The plugin's bin entry, usually `src/main.ts`. */
+  /**
+   * The plugin's bin entry, usually `src/main.ts`; or a file that exports the plugin (default
+   * export, or its only export), which is then run with `runMain`. An entry that starts no plugin
+   * is refused (`SIP003_USAGE`).
+   */
   entry: string;
   /** The file to write; missing directories are created. */
   outfile: string;
@@ -55,6 +60,13 @@ export interface BundleOptions {
   /** The platform of a standalone executable built from a `node` version. Default: this one. */
   target?: Target;
   minify?: boolean;
+  /**
+   * Source maps, so stack traces name the `.ts` lines: `inline` in the script, or `external` in
+   * `<outfile>.map` beside it (plain bundles only). Either way node runs the bundle with
+   * `--enable-source-maps` (the plain script's header, a standalone executable's SEA `execArgv`,
+   * which needs node >= 24.6).
+   */
+  sourcemap?: 'inline' | 'external';
   /** The version to stamp. Default: `version` of the nearest package.json above the entry. */
   version?: string;
   /**
@@ -290,6 +302,11 @@ async function checkInputs(options: BundleOptions): Promise<void> {
     throw usageError(`-o ${JSON.stringify(outfile)} would overwrite the entry`);
   }
   if (version === '') throw usageError('--version-stamp must not be empty');
+  if (options.sourcemap === 'external' && options.standalone === true) {
+    throw usageError(
+      '--sourcemap=external: a standalone executable has no file beside it when it runs; use --sourcemap (inline)',
+    );
+  }
   if (node !== undefined && !isNodeVersion(node)) {
     let executable: boolean;
     try {
@@ -302,18 +319,77 @@ async function checkInputs(options: BundleOptions): Promise<void> {
   }
 }
 
+/** The flag node needs to read a bundle's source map (see {@link BundleOptions.sourcemap}). */
+const SOURCE_MAPS_FLAG = '--enable-source-maps';
+
+/** What the generated entry imports runMain from: the SDK, where the entry can import it. */
+const RUN_MAIN = 'sip003:run-main';
+
+/**
+ * The entry esbuild bundles: the author's entry, then, when loading it started no plugin (runMain
+ * and runPlugin set a global flag), its exported plugin (the default export, else its only export
+ * that is a plugin) run with runMain. So `src/index.ts`, which only exports the plugin, bundles
+ * into an executable that works like one made from `src/main.ts`. An entry that starts nothing
+ * and exports no plugin still bundles; the probe in {@link bundle} refuses it.
+ */
+function entryWrapper(entry: string): string {
+  return [
+    `import * as entry from ${JSON.stringify(entry)};`,
+    `import { runMain } from ${JSON.stringify(RUN_MAIN)};`,
+    `const isPlugin = ([, value]) => typeof value === 'object' && value !== null && typeof value.name === 'string' && typeof value.version === 'string';`,
+    `if (runMain !== undefined && globalThis[Symbol.for(${JSON.stringify(STARTED_FLAG)})] !== true) {`,
+    `  const exported = Object.entries(entry).filter(isPlugin);`,
+    `  const plugins = exported.some(([name]) => name === 'default') ? exported.filter(([name]) => name === 'default') : exported;`,
+    `  if (plugins.length === 1) void runMain(plugins[0][1]);`,
+    `}`,
+  ].join('\n');
+}
+
+/**
+ * Resolves the generated entry's runMain import to the SDK the entry's folder sees (the same copy
+ * the entry imports, so nothing is bundled twice), or, where there is none (a script that is not a
+ * plugin), to an empty module: there is no plugin to run then either.
+ */
+const runMainResolver: Esbuild.Plugin = {
+  name: 'sip003-run-main',
+  setup(build) {
+    build.onResolve({ filter: new RegExp(`^${RUN_MAIN}$`) }, async ({ resolveDir }) => {
+      const sdk = await build.resolve('@sip003/sdk', { kind: 'import-statement', resolveDir });
+      return sdk.errors.length === 0 ? { path: sdk.path } : { path: 'none', namespace: 'sip003' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'sip003' }, () => ({
+      contents: 'export const runMain = undefined;',
+      loader: 'js',
+    }));
+  },
+};
+
+/** What esbuild made: the script and, with an external source map, the map. */
+interface Compiled {
+  script: string;
+  map?: string;
+}
+
 /** esbuild: the entry and all its dependencies as one CommonJS script for node 20. */
 async function compile(options: {
   entry: string;
   outfile: string;
   version: string;
   minify: boolean;
+  sourcemap: 'inline' | 'external' | undefined;
+  /** The plain script's header: given to esbuild so the source map counts its lines. */
+  header: string | undefined;
   warnings: string[];
-}): Promise<string> {
+}): Promise<Compiled> {
   const { build } = await loadEsbuild();
   try {
     const result = await build({
-      entryPoints: [options.entry],
+      stdin: {
+        contents: entryWrapper(options.entry),
+        resolveDir: path.dirname(options.entry),
+        sourcefile: 'sip003-entry.js',
+        loader: 'js',
+      },
       outfile: options.outfile,
       write: false,
       bundle: true,
@@ -325,15 +401,22 @@ async function compile(options: {
       define: { __SIP003_PLUGIN_VERSION__: JSON.stringify(options.version) },
       minify: options.minify,
       keepNames: options.minify,
-      sourcemap: false,
+      // `linked`: esbuild's name for a map file the script names in its last line.
+      sourcemap: options.sourcemap === 'external' ? 'linked' : (options.sourcemap ?? false),
+      // Stack traces need the mappings, not the sources: the map stays a fraction of the script.
+      sourcesContent: false,
       legalComments: 'none',
       logLevel: 'silent',
+      plugins: [runMainResolver],
+      ...(options.header === undefined ? {} : { banner: { js: options.header.trimEnd() } }),
     });
     options.warnings.push(...result.warnings.map(formatMessage));
-    const output = result.outputFiles[0];
+    const output = result.outputFiles.find((file) => !file.path.endsWith('.map'));
     if (output === undefined) throw bundleError('esbuild produced no output');
-    // An entry that starts with its own hashbang keeps it in the output; we place ours.
-    return output.text.replace(/^#![^\n]*\n/, '');
+    // The generated entry has no hashbang, so the author's is not kept: the header is the first line.
+    const script = output.text;
+    const map = result.outputFiles.find((file) => file.path.endsWith('.map'));
+    return map === undefined ? { script } : { script, map: map.text };
   } catch (error) {
     if (!isBuildFailure(error)) throw error;
     const first = error.errors[0];
@@ -345,9 +428,56 @@ async function compile(options: {
   }
 }
 
+/** How long the probe may take to answer `--version` before it is left alone. */
+const PROBE_TIMEOUT_MS = 20_000;
+
+/**
+ * Runs the bundled script with `--version` under this node: an entry that starts no plugin (a
+ * file that only declares one, the wrong file of the project) prints nothing and would make an
+ * executable that exits 0 for everything, which a host reports as "plugin exited unexpectedly".
+ * Such an entry is a usage error now. An entry that answers, fails loudly, or keeps running is left
+ * alone: it is not silent.
+ */
+async function probeEntry(script: string, entry: string, workdir: string): Promise<void> {
+  const file = path.join(workdir, 'probe.cjs');
+  await writeFile(file, script);
+  const result = await exec(process.execPath, [file, '--version'], {
+    timeoutMs: PROBE_TIMEOUT_MS,
+  }).catch(() => undefined);
+  if (result?.signal !== null) return; // could not run, or still running at the deadline
+  if (result.stdout.trim() !== '' || result.stderr.trim() !== '') return;
+  throw usageError(
+    `entry ${JSON.stringify(displayPath(entry))} starts no plugin: it neither calls runMain nor exports a plugin, so the bundle would exit ${String(result.code)} without a word for --version and everything else; bundle the file that calls runMain (src/main.ts), or export default definePlugin(...) from this one`,
+  );
+}
+
 async function sha256File(file: string): Promise<{ bytes: number; sha256: string }> {
   const contents = await readFile(file);
   return { bytes: contents.length, sha256: createHash('sha256').update(contents).digest('hex') };
+}
+
+/** The flags a plain bundle's header gives node. */
+function plainFlags(options: BundleOptions): readonly string[] {
+  const flags = options.nodeOptions ?? DEFAULT_NODE_OPTIONS;
+  return options.sourcemap === undefined ? flags : [...flags, SOURCE_MAPS_FLAG];
+}
+
+/** Writes a plain bundle (its header included) and its external map in place of `outfile`. */
+async function writeScript(outfile: string, script: string, map: string | undefined) {
+  const partial = `${outfile}.partial-${String(process.pid)}`;
+  const scopeFile = await commonJsScope(outfile);
+  try {
+    if (scopeFile !== undefined) await writeFile(scopeFile, '{ "type": "commonjs" }\n');
+    // The script's last line names the map by its file name, beside it.
+    if (map !== undefined) await writeFile(`${outfile}.map`, map);
+    await writeFile(partial, script);
+    await chmod(partial, 0o755);
+    await rename(partial, outfile);
+  } catch (error) {
+    throw bundleError(`cannot write ${outfile}: ${reason(error)}`, error);
+  } finally {
+    await rm(partial, { force: true });
+  }
 }
 
 /**
@@ -366,11 +496,13 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
   }
   const version = options.version ?? (await findVersion(path.dirname(entry))) ?? UNVERSIONED;
   const warnings: string[] = [];
-  const script = await compile({
+  const { script, map } = await compile({
     entry,
     outfile,
     version,
     minify: options.minify === true,
+    sourcemap: options.sourcemap,
+    header: standalone === undefined ? header(plainFlags(options)) : undefined,
     warnings,
   });
   try {
@@ -378,28 +510,18 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
   } catch (error) {
     throw bundleError(`cannot create ${path.dirname(outfile)}: ${reason(error)}`, error);
   }
-  if (standalone !== undefined) {
-    const workdir = await mkdtemp(path.join(tmpdir(), 'sip003-bundle-'));
-    try {
+  const workdir = await mkdtemp(path.join(tmpdir(), 'sip003-bundle-'));
+  try {
+    await probeEntry(script, options.entry, workdir);
+    if (standalone !== undefined) {
       const main = path.join(workdir, 'main.cjs');
       await writeFile(main, script);
       await buildSingleExecutable({ ...standalone.sea, script: main, outfile, workdir });
-    } finally {
-      await rm(workdir, { recursive: true, force: true });
+    } else {
+      await writeScript(outfile, script, map);
     }
-  } else {
-    const partial = `${outfile}.partial-${String(process.pid)}`;
-    const scopeFile = await commonJsScope(outfile);
-    try {
-      if (scopeFile !== undefined) await writeFile(scopeFile, '{ "type": "commonjs" }\n');
-      await writeFile(partial, header(options.nodeOptions ?? DEFAULT_NODE_OPTIONS) + script);
-      await chmod(partial, 0o755);
-      await rename(partial, outfile);
-    } catch (error) {
-      throw bundleError(`cannot write ${outfile}: ${reason(error)}`, error);
-    } finally {
-      await rm(partial, { force: true });
-    }
+  } finally {
+    await rm(workdir, { recursive: true, force: true });
   }
   const { bytes, sha256 } = await sha256File(outfile);
   try {
@@ -418,12 +540,18 @@ async function prepareStandalone(options: BundleOptions) {
   const resolved = await resolveNode(options);
   const features = seaFeatures(resolved.version);
   const version = `v${resolved.version.join('.')}`;
-  const execArgv = options.nodeOptions ?? (features.execArgv ? DEFAULT_NODE_OPTIONS : []);
-  if (execArgv.length > 0 && !features.execArgv) {
+  const flags = options.nodeOptions ?? (features.execArgv ? DEFAULT_NODE_OPTIONS : []);
+  if (flags.length > 0 && !features.execArgv) {
     throw usageError(
       `--node-options: node ${version} cannot carry flags in a standalone executable (SEA execArgv needs node >= 24.6); set NODE_OPTIONS where it runs, or embed a newer node`,
     );
   }
+  if (options.sourcemap !== undefined && !features.execArgv) {
+    throw usageError(
+      `--sourcemap: node ${version} cannot carry ${SOURCE_MAPS_FLAG} in a standalone executable (SEA execArgv needs node >= 24.6); embed a newer node, or set NODE_OPTIONS=${SOURCE_MAPS_FLAG} where it runs and bundle without --sourcemap`,
+    );
+  }
+  const execArgv = options.sourcemap === undefined ? flags : [...flags, SOURCE_MAPS_FLAG];
   await checkNodeOptions(resolved.host, version, execArgv);
   return {
     node: { version, target: resolved.target } satisfies EmbeddedNode,

@@ -19,7 +19,7 @@ import {
 } from './pair.ts';
 import { projectDir, watchSources } from './source-watch.ts';
 
-export const DEV_USAGE = `usage: sip003 dev <entry> [options]
+export const DEV_USAGE = `Usage: sip003 dev <entry> [options]
 
 Runs a plugin pair like "sip003 run --serve" (client and server side on fixed loopback ports, in
 front of an echo server or --target) and restarts both sides when a source file of the entry's

@@ -20,7 +20,7 @@ import { parseCommandLine } from './args.ts';
 import { exec } from './exec.ts';
 import { reason, usageError } from './failures.ts';
 
-export const DOCTOR_USAGE = `usage: sip003 doctor [options]
+export const DOCTOR_USAGE = `Usage: sip003 doctor [options]
 
 Checks what a plugin needs on this machine and prints one line each (ok, warn, fail): the Node
 version (20 or newer, and still maintained), node on PATH (plain bundles run with it), the

@@ -4,7 +4,7 @@ import { parseCommandLine } from './args.ts';
 import { usageError } from './failures.ts';
 import { projectFiles } from './init-templates.ts';
 
-export const INIT_USAGE = `usage: sip003 init <dir> [options]
+export const INIT_USAGE = `Usage: sip003 init <dir> [options]
 
 Creates a plugin project in <dir> (a new or empty folder): package.json with test, typecheck,
 build and bundle scripts, tsconfig.json, src/index.ts (the plugin), src/main.ts (the executable)

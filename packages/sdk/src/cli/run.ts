@@ -21,7 +21,7 @@ import {
 } from '../testing/servers.ts';
 import { freePort } from '../testing/processes.ts';
 
-export const RUN_USAGE = `usage: sip003 run <plugin> [options]
+export const RUN_USAGE = `Usage: sip003 run <plugin> [options]
 
 Runs a plugin pair the way ss-libev launches plugins (SS_* environment, stdin a pipe): a server
 side (with the "server" option) in front of a loopback echo server or --target, and a client side

@@ -79,7 +79,7 @@ describe('sip003 dev', () => {
     const err: string[] = [];
     const io = { stdout: (l: string) => out.push(l), stderr: (l: string) => err.push(l) };
     expect(await main(['dev', '--help'], io)).toBe(0);
-    expect(out[0]).toContain('usage: sip003 dev <entry> [options]');
+    expect(out[0]).toContain('Usage: sip003 dev <entry> [options]');
     expect(await main(['dev', 'src/nothing.ts'], io)).toBe(64);
     expect(err).toEqual([`sip003 dev: client plugin: no such file "${resolve('src/nothing.ts')}"`]);
   });

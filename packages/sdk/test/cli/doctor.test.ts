@@ -158,7 +158,7 @@ describe('sip003 doctor', () => {
 
   it('prints its help with exit 0', async () => {
     const { code, out } = await doctor(['--help']);
-    expect([code, out[0]]).toEqual([0, expect.stringContaining('usage: sip003 doctor [options]')]);
+    expect([code, out[0]]).toEqual([0, expect.stringContaining('Usage: sip003 doctor [options]')]);
   });
 
   it('refuses a bad --port or --listen with one line and exit 64', async () => {
