@@ -319,6 +319,14 @@ async function checkInputs(options: BundleOptions): Promise<void> {
   }
 }
 
+/**
+ * The first line of a standalone script with a source map. Node keeps a source map only while
+ * its module object lives, and a SEA's main module is in no require cache: once a collection
+ * frees it, stack traces lose their `.ts` lines (seen on node 26 with --max-semi-space-size=1,
+ * NODE_DEBUG=source_map: "Cleanup obsolete source map cache entry"). Holding it keeps the map.
+ */
+const SEA_KEEP_MAIN_MODULE = "globalThis[Symbol.for('sip003.main-module')] = module;";
+
 /** The flag node needs to read a bundle's source map (see {@link BundleOptions.sourcemap}). */
 const SOURCE_MAPS_FLAG = '--enable-source-maps';
 
@@ -377,7 +385,7 @@ async function compile(options: {
   version: string;
   minify: boolean;
   sourcemap: 'inline' | 'external' | undefined;
-  /** The plain script's header: given to esbuild so the source map counts its lines. */
+  /** Lines before the bundle (a plain script's header): given to esbuild so the map counts them. */
   header: string | undefined;
   warnings: string[];
 }): Promise<Compiled> {
@@ -502,7 +510,12 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
     version,
     minify: options.minify === true,
     sourcemap: options.sourcemap,
-    header: standalone === undefined ? header(plainFlags(options)) : undefined,
+    header:
+      standalone === undefined
+        ? header(plainFlags(options))
+        : options.sourcemap === undefined
+          ? undefined
+          : SEA_KEEP_MAIN_MODULE,
     warnings,
   });
   try {
