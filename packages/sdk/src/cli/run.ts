@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { parseCommandLine, parseSize } from './args.ts';
 import { formatEndpoint } from '../address.ts';
+import { parseOptions } from '../options.ts';
 import { usageError } from './failures.ts';
 import {
   describePair,
@@ -42,6 +43,16 @@ const RUN_ARGS = {
   bytes: { type: 'string' },
   serve: { type: 'boolean' },
 } as const;
+
+/**
+ * `obfs, key` for `obfs=tls;key=...`: the names only. This command cannot know which of a
+ * plugin's options are secret (its declarations are inside the plugin), so it prints no value;
+ * the plugins' own lines show values, with their secrets as `<secret>`.
+ */
+function optionNames(text: string): string {
+  const names = parseOptions(text).map((entry) => entry.key);
+  return names.length === 0 ? '(none)' : names.join(', ');
+}
 
 /** Moves `bytes` random bytes through the client plugin and back; true if they came back intact. */
 async function checkEcho(
@@ -107,7 +118,7 @@ export async function runCommand(
       ),
     );
     io.stdout(
-      `  client options: ${JSON.stringify(spec.clientOptions)}, server options: ${JSON.stringify(spec.serverOptions)}`,
+      `  client options: ${optionNames(spec.clientOptions)}; server options: ${optionNames(spec.serverOptions)}`,
     );
     if (values['serve'] === true || echo === undefined) {
       io.stdout('serving; press Ctrl-C to stop');

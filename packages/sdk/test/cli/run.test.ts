@@ -12,6 +12,7 @@ function capture(): CliIO & { out: string[]; err: string[] } {
 }
 
 const tsEntry = resolve(repoRoot, 'packages/sdk/test/fixtures/resetting-main.ts');
+const optionsEntry = resolve(repoRoot, 'packages/sdk/test/fixtures/options-plugin.ts');
 
 describe('sip003 run', () => {
   it('runs a TypeScript entry through tsx and reports the exit codes of both sides', async () => {
@@ -21,11 +22,21 @@ describe('sip003 run', () => {
       expect.stringMatching(
         /^client plugin \(pid \d+\) listens on 127\.0\.0\.1:\d+ -> server plugin \(pid \d+\) on 127\.0\.0\.1:\d+ -> echo server 127\.0\.0\.1:\d+$/,
       ),
-      '  client options: "", server options: "server"',
+      '  client options: (none); server options: server',
       expect.stringMatching(/^OK: 1048576 bytes went through the plugin pair/),
       'stopped plugins: server exit 0, client exit 0',
     ]);
     expect(io.err.join('\n')).toContain('[server] resetting-plugin info listening on 127.0.0.1:');
+  }, 60_000);
+
+  it('names the options it passes but echoes no value: it cannot know which are secret', async () => {
+    const io = capture();
+    const secret = '5ec12e75';
+    expect(
+      await main(['run', optionsEntry, '--bytes', '64KiB', '--options', `key=${secret}`], io),
+    ).toBe(0);
+    expect(io.out).toContain('  client options: key; server options: server, key');
+    expect([...io.out, ...io.err].join('\n')).not.toContain(secret);
   }, 60_000);
 
   it('says in one line how a plugin ended when it never listened', async () => {
