@@ -13,7 +13,8 @@ export interface OptionEntry {
  * must also accept SIP002's `\:` and Tor's escapes, so `\x` stands for a literal `x` for any `x`.
  * Items split on unescaped `;`; empty items are skipped; key and value split on the first
  * unescaped `=` (later `=` belong to the value); an item without `=` is a flag. A dangling `\`
- * and an empty key are errors that quote the position.
+ * and an empty key are errors that give the position and the option's name, never the text:
+ * any value in it may be a secret, and secrets are known only to the plugin's declarations.
  */
 export function parseOptions(text: string): OptionEntry[] {
   const entries: OptionEntry[] = [];
@@ -32,8 +33,8 @@ export function parseOptions(text: string): OptionEntry[] {
         ErrorCode.OPTION_SYNTAX,
         'SS_PLUGIN_OPTIONS',
         'key=value',
-        text,
-        `SS_PLUGIN_OPTIONS: empty option name before "=" at position ${itemStart + 1} in ${JSON.stringify(text)}`,
+        '',
+        `SS_PLUGIN_OPTIONS: empty option name before "=" at position ${itemStart + 1} of ${text.length} (write key=value)`,
       );
     } else {
       entries.push({ key, value });
@@ -45,12 +46,16 @@ export function parseOptions(text: string): OptionEntry[] {
     const c = text.charCodeAt(i);
     if (c === 0x5c /* \ */) {
       if (i + 1 >= text.length) {
+        const where =
+          value === null
+            ? `the option name ${JSON.stringify(key + text.slice(start, i))}`
+            : `the value of ${JSON.stringify(key)}`;
         throw new OptionsError(
           ErrorCode.OPTION_SYNTAX,
           'SS_PLUGIN_OPTIONS',
           'a character after "\\"',
-          text,
-          `SS_PLUGIN_OPTIONS: dangling "\\" at position ${i + 1} in ${JSON.stringify(text)} (escape it as "\\\\")`,
+          '\\',
+          `SS_PLUGIN_OPTIONS: dangling "\\" at position ${i + 1}, the end of ${where} (escape it as "\\\\")`,
         );
       }
       const escaped = text.slice(start, i) + text.charAt(i + 1);

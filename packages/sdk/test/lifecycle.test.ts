@@ -136,7 +136,7 @@ describe('plugin lifecycle (noop-plugin from source)', () => {
     [
       { SS_PLUGIN_OPTIONS: 'drain-timeout=x\\' },
       2,
-      'noop-plugin: SS_PLUGIN_OPTIONS: dangling "\\" at position 16 in "drain-timeout=x\\\\" (escape it as "\\\\")',
+      'noop-plugin: SS_PLUGIN_OPTIONS: dangling "\\" at position 16, the end of the value of "drain-timeout" (escape it as "\\\\")',
     ],
     [
       { SS_REMOTE_HOST: '0.0.0.0' },

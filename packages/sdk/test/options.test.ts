@@ -42,18 +42,39 @@ describe('parseOptions', () => {
   });
 
   it.each([
-    ['a=b\\', 'SS_PLUGIN_OPTIONS: dangling "\\" at position 4 in "a=b\\\\" (escape it as "\\\\")'],
-    ['\\', 'SS_PLUGIN_OPTIONS: dangling "\\" at position 1 in "\\\\" (escape it as "\\\\")'],
+    [
+      'a=b\\',
+      'SS_PLUGIN_OPTIONS: dangling "\\" at position 4, the end of the value of "a" (escape it as "\\\\")',
+    ],
+    [
+      '\\',
+      'SS_PLUGIN_OPTIONS: dangling "\\" at position 1, the end of the option name "" (escape it as "\\\\")',
+    ],
     [
       'obfs=http;obfs-host=x\\',
-      'SS_PLUGIN_OPTIONS: dangling "\\" at position 22 in "obfs=http;obfs-host=x\\\\" (escape it as "\\\\")',
+      'SS_PLUGIN_OPTIONS: dangling "\\" at position 22, the end of the value of "obfs-host" (escape it as "\\\\")',
     ],
-    ['=v', 'SS_PLUGIN_OPTIONS: empty option name before "=" at position 1 in "=v"'],
-    ['a=1;=v', 'SS_PLUGIN_OPTIONS: empty option name before "=" at position 5 in "a=1;=v"'],
+    [
+      'obfs=http;fl\\;ag\\',
+      'SS_PLUGIN_OPTIONS: dangling "\\" at position 17, the end of the option name "fl;ag" (escape it as "\\\\")',
+    ],
+    ['=v', 'SS_PLUGIN_OPTIONS: empty option name before "=" at position 1 of 2 (write key=value)'],
+    [
+      'a=1;=v',
+      'SS_PLUGIN_OPTIONS: empty option name before "=" at position 5 of 6 (write key=value)',
+    ],
   ])('rejects %j with its position', (input, message) => {
     expect(() => parseOptions(input)).toThrow(
       expect.objectContaining({ message, code: 'SIP003_OPTION_SYNTAX' }),
     );
+  });
+
+  it('never quotes the text of a malformed list: any value in it may be a secret', () => {
+    for (const input of ['key=s3cr3t;tag=x\\', 'key=s3cr3t;=v']) {
+      expect(() => parseOptions(input)).toThrow(
+        expect.objectContaining({ message: expect.not.stringContaining('s3cr3t') as unknown }),
+      );
+    }
   });
 });
 
