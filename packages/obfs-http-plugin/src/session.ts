@@ -1,6 +1,7 @@
 import type { Codec, Endpoint, Push, Session, SessionContext } from '@sip003/sdk';
 import { ErrorCode, isPluginError } from '@sip003/sdk';
-import { MAX_FIRST_PACKET, reject, type Verdict } from './constants.ts';
+import { ByteReader } from '@sip003/sdk/codecs';
+import { MAX_FIRST_PACKET, type Verdict } from './constants.ts';
 import { httpClientWire } from './http/client.ts';
 import { requestPrefix } from './http/request.ts';
 import { httpServerWire } from './http/server.ts';
@@ -79,18 +80,23 @@ function clientSession(ctx: SessionContext<unknown>, options: ObfsSessionOptions
 /** Upstream bytes we are willing to hold before the verdict (see `held` below). */
 const HOLD_LIMIT = 4 * MAX_FIRST_PACKET;
 
+const EMPTY = Buffer.alloc(0);
+
 function serverSession(ctx: SessionContext<unknown>, options: ObfsSessionOptions): Session {
   const wire =
     options.obfs === 'http'
       ? httpServerWire(options.serverObfsHost, options.reverseProxy)
       : tlsServerWire();
-  const first = new FirstPacketBuffer();
+  // The bytes received before the verdict: at most MAX_FIRST_PACKET, since the detector judges
+  // by then; a chunk that goes past it is cut, its rest handled after the verdict. A first
+  // packet in one read stays that read (forwarded unchanged, no copy); one in many reads is held
+  // once, in one piece, whatever the split (issue 9: 16,000 one-byte reads cost 16 KiB).
+  const first = new ByteReader({ maxBytes: MAX_FIRST_PACKET, what: 'first packet' });
   let phase: 'detecting' | 'accepted' | 'rejected' = 'detecting';
   let answered = false;
   // The server must not answer before it has judged the request. Upstream cannot speak that
   // early (the SDK dials on our first push), but if it ever did, its bytes wait here.
-  let held: Buffer[] = [];
-  let heldBytes = 0;
+  let held: ByteReader | undefined;
 
   const encodeOut = (chunk: Buffer, push: Push): void => {
     if (phase === 'rejected') push(chunk);
@@ -103,42 +109,48 @@ function serverSession(ctx: SessionContext<unknown>, options: ObfsSessionOptions
     }
   };
   const release = (): void => {
-    const pending = held;
-    held = [];
-    heldBytes = 0;
-    for (const chunk of pending) encodeOut(chunk, (data) => ctx.respond(data));
+    if (held === undefined) return;
+    const pending = held.readAll();
+    held = undefined;
+    encodeOut(pending, (data) => ctx.respond(data));
   };
 
   // §5, §10 row 7: a rejected connection gets every byte received so far, unchanged, then a
   // raw relay both ways, to the failover when configured, else to upstream (§10 row 17).
-  const rejectWith = (reason: string, push: Push): void => {
+  // `rest`: the part of the last chunk past the first MAX_FIRST_PACKET bytes.
+  const rejectWith = (reason: string, push: Push, rest: Buffer = EMPTY): void => {
     phase = 'rejected';
     const to = options.failover === undefined ? 'upstream' : 'failover';
     ctx.log.debug('not obfuscated, relaying raw', { reason, to });
     if (options.failover !== undefined) ctx.redirect(options.failover);
-    for (const chunk of first.take()) push(chunk);
+    if (first.length > 0) push(first.readAll());
+    if (rest.length > 0) push(rest);
     release();
   };
 
-  const accept = (verdict: Extract<Verdict, { kind: 'accept' }>, push: Push): void => {
+  const accept = (
+    verdict: Extract<Verdict, { kind: 'accept' }>,
+    head: Buffer,
+    rest: Buffer,
+    push: Push,
+  ): void => {
     // Decode the rest of the first packet before committing: 0.0.5 treats a framing error there
     // as a rejection (§3.4 step 7), and so do we, but forwarding the original bytes.
-    const head = first.head;
     const decoded: Uint8Array[] = [];
+    const keep: Push = (data) => decoded.push(data);
     try {
-      for (const piece of first.from(verdict.restStart)) {
-        wire.decode(piece, (data) => decoded.push(data));
-      }
+      if (verdict.restStart < head.length) wire.decode(head.subarray(verdict.restStart), keep);
+      if (rest.length > 0) wire.decode(rest, keep);
     } catch (error) {
       if (!isPluginError(error) || error.code !== ErrorCode.PROTOCOL) throw error;
-      rejectWith(`first packet: ${error.message}`, push);
+      rejectWith(`first packet: ${error.message}`, push, rest);
       return;
     }
     phase = 'accepted';
     ctx.log.debug('obfuscated handshake accepted');
     push(head.subarray(verdict.payloadStart, verdict.payloadEnd));
     for (const data of decoded) push(data);
-    first.take();
+    first.skip(first.length);
     if (wire.early !== undefined) {
       answered = true;
       ctx.respond(wire.early());
@@ -146,33 +158,33 @@ function serverSession(ctx: SessionContext<unknown>, options: ObfsSessionOptions
     release();
   };
 
-  const judge = (head: Buffer): Verdict => {
+  const detect = (chunk: Buffer, push: Push): void => {
+    const room = MAX_FIRST_PACKET - first.length;
+    first.append(chunk.length <= room ? chunk : chunk.subarray(0, room));
+    const rest = chunk.length <= room ? EMPTY : chunk.subarray(room);
+    const head = first.peek(first.length);
     const verdict = wire.detector.inspect(head);
+    if (verdict.kind === 'accept') accept(verdict, head, rest, push);
+    else if (verdict.kind === 'reject') rejectWith(verdict.reason, push, rest);
     // §10 row 4 fix: a first packet too big for 0.0.5's buffer is relayed, not dropped.
-    if (verdict.kind === 'wait' && head.length >= MAX_FIRST_PACKET) {
-      return reject(`no verdict within ${MAX_FIRST_PACKET} bytes`);
-    }
-    return verdict;
+    else if (head.length === MAX_FIRST_PACKET)
+      rejectWith(`no verdict within ${MAX_FIRST_PACKET} bytes`, push, rest);
   };
 
   const decode: Codec = {
     transform(chunk, push) {
       if (phase === 'accepted') wire.decode(chunk, push);
       else if (phase === 'rejected') push(chunk);
-      else {
-        const verdict = judge(first.add(chunk));
-        if (verdict.kind === 'accept') accept(verdict, push);
-        else if (verdict.kind === 'reject') rejectWith(verdict.reason, push);
-      }
+      else if (chunk.length > 0) detect(chunk, push);
     },
     // §2.3: 0.0.5 drops a peer that closes before a verdict; we relay what it sent instead.
     flush(push) {
-      if (phase === 'detecting' && first.size > 0) rejectWith('closed before a verdict', push);
+      if (phase === 'detecting' && first.length > 0) rejectWith('closed before a verdict', push);
       else if (phase === 'accepted') wire.end();
     },
     // The SDK's handshake deadline passed: a stalled first packet is relayed like a rejected one.
     expire(push) {
-      if (phase === 'detecting' && first.size > 0) {
+      if (phase === 'detecting' && first.length > 0) {
         rejectWith('no verdict before the handshake deadline', push);
       }
     },
@@ -181,95 +193,15 @@ function serverSession(ctx: SessionContext<unknown>, options: ObfsSessionOptions
   const encode: Codec = {
     transform(chunk, push) {
       if (chunk.length === 0) return;
-      if (phase !== 'detecting') {
-        encodeOut(chunk, push);
-        return;
+      if (phase !== 'detecting') encodeOut(chunk, push);
+      else {
+        held ??= new ByteReader({
+          maxBytes: HOLD_LIMIT,
+          what: 'upstream bytes before the handshake verdict',
+        });
+        held.append(chunk);
       }
-      heldBytes += chunk.length;
-      if (heldBytes > HOLD_LIMIT) {
-        throw new Error(`upstream sent ${heldBytes} bytes before the handshake verdict`);
-      }
-      held.push(chunk);
     },
   };
   return { encode, decode };
-}
-
-const EMPTY = Buffer.alloc(0);
-
-/**
- * The bytes received before the verdict, held once and bounded whatever the split: the first
- * chunk as received (forwarded unchanged on rejection, and `head` is a view of it while nothing
- * else came), then, from the second chunk on, one copy of the first MAX_FIRST_PACKET bytes for
- * the detector, plus the part of the last chunk past them. The detector judges by then, so
- * nothing more is added (a first packet as 16,000 one-byte reads costs 16 KiB, not a chunk
- * each).
- */
-class FirstPacketBuffer {
-  #first: Buffer = EMPTY;
-  /** The first MAX_FIRST_PACKET bytes in one piece, once a second chunk came. */
-  #store: Buffer | undefined;
-  /** Bytes past the first MAX_FIRST_PACKET that are not in the first chunk. */
-  #overflow: Buffer = EMPTY;
-  size = 0;
-  head: Buffer = EMPTY;
-
-  add(chunk: Buffer): Buffer {
-    if (chunk.length === 0) return this.head;
-    this.size += chunk.length;
-    if (this.#first.length === 0) {
-      this.#first = chunk;
-      this.head = chunk.subarray(0, MAX_FIRST_PACKET);
-      return this.head;
-    }
-    const room = MAX_FIRST_PACKET - this.head.length;
-    let copied = 0;
-    if (room > 0) {
-      if (this.#store === undefined) {
-        this.#store = Buffer.allocUnsafe(MAX_FIRST_PACKET);
-        this.head.copy(this.#store);
-      }
-      copied = chunk.copy(this.#store, this.head.length, 0, room);
-      this.head = this.#store.subarray(0, this.head.length + copied);
-    }
-    // Only once `head` is full, when the detector has its verdict: at most one chunk lands here.
-    if (copied < chunk.length) {
-      const rest = chunk.subarray(copied);
-      this.#overflow = this.#overflow.length === 0 ? rest : Buffer.concat([this.#overflow, rest]);
-    }
-    return this.head;
-  }
-
-  /** The received bytes in order, in at most three pieces. */
-  #pieces(): Buffer[] {
-    const pieces = [this.#first];
-    if (this.#store !== undefined) pieces.push(this.head.subarray(this.#first.length));
-    pieces.push(this.#overflow);
-    return pieces.filter((piece) => piece.length > 0);
-  }
-
-  /** Views of the received bytes from stream offset `start` on. */
-  from(start: number): Buffer[] {
-    const out: Buffer[] = [];
-    let skip = start;
-    for (const piece of this.#pieces()) {
-      if (skip >= piece.length) skip -= piece.length;
-      else {
-        out.push(skip === 0 ? piece : piece.subarray(skip));
-        skip = 0;
-      }
-    }
-    return out;
-  }
-
-  /** Returns the received bytes (the first chunk as it came) and forgets everything. */
-  take(): Buffer[] {
-    const pieces = this.#pieces();
-    this.#first = EMPTY;
-    this.#store = undefined;
-    this.#overflow = EMPTY;
-    this.head = EMPTY;
-    this.size = 0;
-    return pieces;
-  }
 }

@@ -139,7 +139,12 @@ export class CodecRunner {
 export function startSession(mode: Mode, options: ObfsSessionOptions, target?: Endpoint) {
   const ctx = fakeContext(mode, target);
   const session: Session = createObfsSession(ctx, options);
-  return { ctx, encode: new CodecRunner(session.encode), decode: new CodecRunner(session.decode) };
+  return {
+    ctx,
+    session,
+    encode: new CodecRunner(session.encode),
+    decode: new CodecRunner(session.decode),
+  };
 }
 
 /** mulberry32: a small seeded PRNG so property tests are reproducible. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '@sip003/sdk';
+import { checkCodecSplits } from '@sip003/sdk/testing';
 import { RecordDecoder, pushRecords, recordHeader } from '../src/tls/records.ts';
 import {
   CodecRunner,
@@ -77,6 +78,15 @@ describe('RecordDecoder (§3.4 step 6)', () => {
     expect(run.output).toEqual(
       Buffer.concat([big, Buffer.from(tiny.map((_, i) => i & 0xff)), last]),
     );
+  });
+
+  it('round-trips with pushRecords under every split of the wire and of the writes (checkCodecSplits)', async () => {
+    const report = await checkCodecSplits(
+      () => ({ transform: pushRecords }),
+      () => new RecordDecoder(),
+      [Buffer.alloc(0), ascii('x'), seededBytes(seededRandom(5), 600)],
+    );
+    expect(report.runs).toBeGreaterThan(1200);
   });
 
   it('accepts exactly 16384 bytes', () => {

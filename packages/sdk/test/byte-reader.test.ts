@@ -2,6 +2,11 @@ import { describe, it, expect } from 'vitest';
 import { ByteReader } from '../src/codecs/index.ts';
 import { seededBytes } from '../src/testing/index.ts';
 
+/** Whether two buffers are the same bytes in memory (not equal copies, not neighbours in a pool). */
+function sameMemory(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+}
+
 /** A reader holding `data` cut at `cuts` (sorted positions). */
 function readerOf(data: Buffer, cuts: number[], maxBytes = 1 << 20): ByteReader {
   const reader = new ByteReader({ maxBytes });
@@ -39,21 +44,74 @@ describe('ByteReader', () => {
   });
 
   it('returns views of the appended chunk when the bytes lie in one, copies across chunks', () => {
-    // Buffer.alloc does not use the shared pool: each chunk has its own ArrayBuffer.
-    const first = Buffer.alloc(7, 'header:');
-    const second = Buffer.alloc(7, 'payload');
-    const reader = new ByteReader({ maxBytes: 100 });
+    // Buffer.alloc does not use the shared pool: each chunk has its own ArrayBuffer. Chunks of
+    // 256 bytes and more are kept as they are.
+    const first = Buffer.alloc(700, 'header:');
+    const second = Buffer.alloc(700, 'payload');
+    const reader = new ByteReader({ maxBytes: 2000 });
     reader.append(first);
     reader.append(second);
     const within = reader.peek(6);
     expect(within.buffer).toBe(first.buffer);
     expect(within.byteOffset).toBe(first.byteOffset);
-    const across = reader.read(10);
-    expect(across.toString()).toBe('header:pay');
+    const across = reader.read(703);
+    expect(across.toString('latin1', 693)).toBe('header:pay');
     expect(across.buffer).not.toBe(first.buffer);
     const rest = reader.read(4);
     expect(rest.toString()).toBe('load');
     expect(rest.buffer).toBe(second.buffer);
+  });
+
+  it('peeks any prefix at every chunk boundary without changing what is read after', () => {
+    for (let a = 0; a <= data.length; a++) {
+      for (let b = a; b <= data.length; b++) {
+        for (let n = 0; n <= data.length; n++) {
+          const reader = readerOf(data, [a, b]);
+          expect(reader.peek(n)).toEqual(data.subarray(0, n));
+          expect(reader.peek(n)).toEqual(data.subarray(0, n));
+          reader.append(Buffer.from([0xee]));
+          expect(reader.readU8()).toBe(data[0]);
+          expect(reader.readAll()).toEqual(Buffer.concat([data.subarray(1), Buffer.from([0xee])]));
+        }
+      }
+    }
+  });
+
+  it('joins the chunks a peek spans once: peeking a growing header again is a view', () => {
+    // A parser re-reading its header after every read must not copy it every time (issue 9's
+    // first packet in 16,000 reads would copy ~128 MB).
+    const reader = new ByteReader({ maxBytes: 16384 });
+    reader.append(Buffer.alloc(300, 'a'));
+    reader.append(Buffer.alloc(300, 'b'));
+    const joined = reader.peek(600);
+    expect(sameMemory(reader.peek(600), joined)).toBe(true);
+    // Later chunks land in the room the join left, so the whole header stays one piece.
+    reader.append(Buffer.alloc(300, 'c'));
+    const grown = reader.peek(900);
+    expect(sameMemory(grown, joined)).toBe(true);
+    expect(grown.toString()).toBe('a'.repeat(300) + 'b'.repeat(300) + 'c'.repeat(300));
+    expect(joined.toString()).toBe('a'.repeat(300) + 'b'.repeat(300)); // views stay valid
+    expect(reader.indexOf(Buffer.from('bc'))).toBe(599);
+    expect(reader.read(900)).toEqual(grown);
+    expect(reader.length).toBe(0);
+  });
+
+  it('copies short chunks that arrive behind held bytes into blocks of its own', () => {
+    // A peer sending one byte per read must cost bytes, not a Buffer object each (issue 9).
+    const reader = new ByteReader({ maxBytes: 16384 });
+    const pieces = Array.from({ length: 1000 }, (_, i) => Buffer.alloc(1, i & 0xff));
+    for (const piece of pieces) reader.append(piece);
+    const held = reader.peek(1000);
+    expect(sameMemory(reader.peek(1000), held)).toBe(true);
+    pieces[500]![0] = 0xff; // the reader holds its own copy from the second piece on
+    expect(reader.peek(1000)).toEqual(
+      Buffer.from(Array.from({ length: 1000 }, (_, i) => i & 0xff)),
+    );
+    // Into an empty reader a short chunk goes as it is: a parser usually consumes it at once.
+    const empty = new ByteReader({ maxBytes: 10 });
+    const alone = Buffer.alloc(3, 'abc');
+    empty.append(alone);
+    expect(empty.peek(3).buffer).toBe(alone.buffer);
   });
 
   it('accepts Uint8Array chunks and ignores empty ones', () => {

@@ -1,5 +1,6 @@
 import type { Codec, Push } from '@sip003/sdk';
 import { ProtocolError } from '@sip003/sdk';
+import { ByteReader } from '@sip003/sdk/codecs';
 import {
   MAX_FIRST_PACKET,
   MAX_CLIENT_HELLO,
@@ -112,8 +113,11 @@ export function tlsClientWire(host: string): ClientWire {
  * in any number of reads and F may be 0 (0.0.5 needs prefix + 1 byte in its first read).
  */
 export class ServerFlightDecoder implements Codec {
-  readonly #prefix = Buffer.alloc(SERVER_FLIGHT_PREFIX);
-  #have = 0;
+  /** The flight prefix while it comes in; undefined once it is read. */
+  #prefix: ByteReader | undefined = new ByteReader({
+    maxBytes: SERVER_FLIGHT_PREFIX,
+    what: 'TLS server flight',
+  });
   /** Finished payload bytes still to pass on. */
   #finished = 0;
   readonly #records = new RecordDecoder();
@@ -121,16 +125,19 @@ export class ServerFlightDecoder implements Codec {
   transform(chunk: Buffer, push: Push): void {
     if (chunk.length === 0) return;
     let offset = 0;
-    if (this.#have < SERVER_FLIGHT_PREFIX) {
-      offset = chunk.copy(this.#prefix, this.#have, 0, SERVER_FLIGHT_PREFIX - this.#have);
-      this.#have += offset;
-      if (this.#prefix[0] !== 0x16) {
+    const prefix = this.#prefix;
+    if (prefix !== undefined) {
+      offset = Math.min(chunk.length, SERVER_FLIGHT_PREFIX - prefix.length);
+      prefix.append(offset === chunk.length ? chunk : chunk.subarray(0, offset));
+      const type = prefix.peekU8();
+      if (type !== 0x16) {
         throw new ProtocolError(
-          `TLS server flight must start with 16, got ${this.#prefix.toString('hex', 0, 1)}`,
+          `TLS server flight must start with 16, got ${type.toString(16).padStart(2, '0')}`,
         );
       }
-      if (this.#have < SERVER_FLIGHT_PREFIX) return;
-      this.#finished = this.#prefix.readUInt16BE(SERVER_FLIGHT_PREFIX - 2);
+      if (prefix.length < SERVER_FLIGHT_PREFIX) return;
+      this.#finished = prefix.peekU16(SERVER_FLIGHT_PREFIX - 2);
+      this.#prefix = undefined;
       // Real servers send at most one read's worth (16384, §3.2); more is not simple-obfs.
       if (this.#finished > MAX_RECORD_PAYLOAD) {
         throw new ProtocolError(
@@ -149,7 +156,7 @@ export class ServerFlightDecoder implements Codec {
   }
 
   flush(): void {
-    if ((this.#have > 0 && this.#have < SERVER_FLIGHT_PREFIX) || this.#finished > 0) {
+    if ((this.#prefix !== undefined && this.#prefix.length > 0) || this.#finished > 0) {
       throw new ProtocolError('TLS server flight truncated: stream ended inside the handshake');
     }
     this.#records.flush();

@@ -1,5 +1,6 @@
 import type { Codec, Push } from '@sip003/sdk';
 import { ProtocolError } from '@sip003/sdk';
+import { ByteReader } from '@sip003/sdk/codecs';
 import { MAX_RECORD_PAYLOAD } from '../constants.ts';
 
 /** Content type (application data) and version (TLS 1.2) of every record after the handshake. */
@@ -78,11 +79,16 @@ class Gathered {
  * Unlike 0.0.5 the length is read unsigned (0x8000 and up crash 0.0.5, §10 row 3) and every
  * framing error throws a ProtocolError, which closes the connection instead of forwarding
  * garbage (§10 row 7). Zero-length records are accepted and produce nothing.
+ *
+ * Not the SDK's `lengthPrefixed`: that hands on whole frames, so a 16 KiB record spanning two
+ * reads would be copied and held until complete; here a record's payload streams on as views.
  */
 export class RecordDecoder implements Codec {
-  readonly #header = Buffer.alloc(RECORD_HEADER_LENGTH);
-  /** Header bytes collected so far (0-4 between calls). */
-  #have = 0;
+  /** A header split across chunks, while it comes in (empty between records otherwise). */
+  readonly #header = new ByteReader({
+    maxBytes: RECORD_HEADER_LENGTH,
+    what: 'TLS record header',
+  });
   /** Payload bytes of the current record still to come. */
   #remaining = 0;
 
@@ -97,6 +103,7 @@ export class RecordDecoder implements Codec {
   }
 
   #decode(chunk: Buffer, out: Gathered): void {
+    const header = this.#header;
     let offset = 0;
     while (offset < chunk.length) {
       if (this.#remaining > 0) {
@@ -106,27 +113,25 @@ export class RecordDecoder implements Codec {
         offset = end;
         continue;
       }
-      if (this.#have === 0 && chunk.length - offset >= RECORD_HEADER_LENGTH) {
+      if (header.length === 0 && chunk.length - offset >= RECORD_HEADER_LENGTH) {
         // The whole header is in this chunk (the usual case): read it in place.
         this.#remaining = parseHeader(chunk, offset);
         offset += RECORD_HEADER_LENGTH;
         continue;
       }
-      const take = Math.min(RECORD_HEADER_LENGTH - this.#have, chunk.length - offset);
-      chunk.copy(this.#header, this.#have, offset, offset + take);
-      this.#have += take;
+      const take = Math.min(RECORD_HEADER_LENGTH - header.length, chunk.length - offset);
+      header.append(chunk.subarray(offset, offset + take));
       offset += take;
-      if (this.#have < RECORD_HEADER_LENGTH) return;
-      this.#have = 0;
-      this.#remaining = parseHeader(this.#header, 0);
+      if (header.length < RECORD_HEADER_LENGTH) return;
+      this.#remaining = parseHeader(header.read(RECORD_HEADER_LENGTH), 0);
     }
   }
 
   /** A stream that ends inside a record was cut short: that is a framing error too. */
   flush(): void {
-    if (this.#have > 0 || this.#remaining > 0) {
+    if (this.#header.length > 0 || this.#remaining > 0) {
       throw new ProtocolError(
-        `TLS record truncated: stream ended ${this.#have > 0 ? 'inside a record header' : `${this.#remaining} bytes before the end of a record`}`,
+        `TLS record truncated: stream ended ${this.#header.length > 0 ? 'inside a record header' : `${this.#remaining} bytes before the end of a record`}`,
       );
     }
   }
