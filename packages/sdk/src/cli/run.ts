@@ -33,9 +33,9 @@ ${PAIR_USAGE}
   --bytes <size>           bytes to send and check, e.g. 64KiB, 16MiB (default 16MiB)
   --serve                  keep running until Ctrl-C and print where to connect
 
-Exit 0 when the bytes came back intact (or --serve was stopped), 1 when they did not or a plugin
-ended before it listened, 64 for bad usage or a plugin that cannot be started as given (no such
-file, not executable, tsx missing).
+Exit 0 when the bytes came back intact (or --serve was stopped by Ctrl-C or SIGTERM), 1 when they
+did not or a plugin ended before it listened or while serving, 64 for bad usage or a plugin that
+cannot be started as given (no such file, not executable, tsx missing).
 `;
 
 const RUN_ARGS = {
@@ -122,13 +122,18 @@ export async function runCommand(
     );
     if (values['serve'] === true || echo === undefined) {
       io.stdout('serving; press Ctrl-C to stop');
-      await Promise.race([
-        once(process, 'SIGINT'),
-        once(process, 'SIGTERM'),
-        once(pair.client.child, 'exit'),
-        once(pair.server.child, 'exit'),
+      const { client, server } = pair;
+      const ended = await Promise.race([
+        once(process, 'SIGINT').then(() => undefined),
+        once(process, 'SIGTERM').then(() => undefined),
+        once(client.child, 'exit').then(() => ['client', client] as const),
+        once(server.child, 'exit').then(() => ['server', server] as const),
       ]);
-      return 0;
+      if (ended === undefined) return 0;
+      // A plugin that dies while serving is a failure: scripts and CI must see it.
+      const [role, plugin] = ended;
+      io.stderr(`${role} plugin ended (${plugin.outcome() ?? 'exit'}) while serving`);
+      return 1;
     }
     return (await checkEcho(ports.client, bytes, io)) ? 0 : 1;
   } finally {

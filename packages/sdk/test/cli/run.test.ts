@@ -29,6 +29,27 @@ describe('sip003 run', () => {
     expect(io.err.join('\n')).toContain('[server] resetting-plugin info listening on 127.0.0.1:');
   }, 60_000);
 
+  it('--serve fails (exit 1) when a plugin dies while serving, naming it and how it ended', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    let serving!: () => void;
+    const ready = new Promise<void>((resolve) => (serving = resolve));
+    const io: CliIO = {
+      stdout: (l) => {
+        out.push(l);
+        if (l.startsWith('serving;')) serving();
+      },
+      stderr: (l) => err.push(l),
+    };
+    const done = main(['run', tsEntry, '--serve'], io);
+    await ready;
+    const pid = Number(/server plugin \(pid (\d+)\)/.exec(out[0] ?? '')?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGKILL');
+    expect(await done).toBe(1);
+    expect(err).toContain('server plugin ended (signal SIGKILL) while serving');
+  }, 60_000);
+
   it('names the options it passes but echoes no value: it cannot know which are secret', async () => {
     const io = capture();
     const secret = '5ec12e75';
