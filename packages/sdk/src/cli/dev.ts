@@ -81,8 +81,16 @@ export async function devCommand(
   const onSignal = (signal: string): void => events.push({ kind: 'stop', signal });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const watcher = watchSources(root, entry.startsWith(`${root}${sep}dist${sep}`), (path) =>
-    events.push({ kind: 'change', path }),
+  const watcher = watchSources(
+    root,
+    entry.startsWith(`${root}${sep}dist${sep}`),
+    (path) => events.push({ kind: 'change', path }),
+    {
+      onLimit: (max) =>
+        io.stderr(
+          `sip003 dev: watching the first ${String(max)} folders of ${root} only; a change elsewhere restarts nothing (is that the project's folder?)`,
+        ),
+    },
   );
   let echo: TestServer | undefined;
   let pair: RunningPair | undefined;

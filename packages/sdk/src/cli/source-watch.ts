@@ -49,8 +49,18 @@ export function watchSources(
   root: string,
   entryInDist: boolean,
   onChange: (path: string) => void,
-  debounceMs = 200,
+  {
+    debounceMs = 200,
+    maxDirs = MAX_DIRS,
+    onLimit,
+  }: {
+    debounceMs?: number;
+    maxDirs?: number;
+    /** Called once when a folder is left unwatched because `maxDirs` are watched already. */
+    onLimit?: (maxDirs: number) => void;
+  } = {},
 ): SourceWatch {
+  let limited = false;
   let timer: NodeJS.Timeout | undefined;
   let first: string | undefined;
   const changed = (path: string): void => {
@@ -79,7 +89,12 @@ export function watchSources(
     return { close };
   }
   const add = (dir: string): void => {
-    if (watchers.has(dir) || watchers.size >= MAX_DIRS) return;
+    if (watchers.has(dir)) return;
+    if (watchers.size >= maxDirs) {
+      if (!limited) onLimit?.(maxDirs);
+      limited = true;
+      return;
+    }
     let watcher: FSWatcher;
     try {
       watcher = watch(dir, (_event, name) => {

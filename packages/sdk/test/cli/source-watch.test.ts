@@ -1,6 +1,9 @@
 import { resolve, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isSourceChange, projectDir } from '../../src/cli/source-watch.ts';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isSourceChange, projectDir, watchSources } from '../../src/cli/source-watch.ts';
 import { repoRoot } from '../helpers.ts';
 
 describe('the watched files', () => {
@@ -22,4 +25,26 @@ describe('the watched files', () => {
     );
     expect(projectDir('/no-project-here/main.ts')).toBe('/no-project-here');
   });
+});
+
+describe('watchSources', () => {
+  // Only Linux watches folder by folder; macOS and Windows watch the tree natively, with no limit.
+  it.runIf(process.platform === 'linux')(
+    'says once, not silently, when it leaves folders unwatched at its limit',
+    async () => {
+      const root = await mkdtemp(join(tmpdir(), 'sip003-watch-'));
+      try {
+        for (const dir of ['a', 'b', 'c', 'd']) await mkdir(join(root, dir));
+        const limits: number[] = [];
+        const watch = watchSources(root, false, () => undefined, {
+          maxDirs: 2,
+          onLimit: (max) => limits.push(max),
+        });
+        watch.close();
+        expect(limits).toEqual([2]);
+      } finally {
+        await rm(root, { recursive: true, force: true });
+      }
+    },
+  );
 });
