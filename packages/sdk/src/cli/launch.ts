@@ -53,7 +53,12 @@ function isExecutable(path: string): boolean {
  * current folder, looked up on PATH (`--server-plugin obfs-server`). `role` and `command` name it
  * in errors: `sip003 run: client plugin: ...`.
  */
-export function pluginCommand(spec: string, role: string, command: string): PluginCommand {
+export function pluginCommand(
+  spec: string,
+  role: string,
+  command: string,
+  nodeVersion = process.versions.node,
+): PluginCommand {
   const fail: (what: string) => never = (what) => {
     throw usageError(`${command}: ${role}: ${what}`);
   };
@@ -74,6 +79,12 @@ export function pluginCommand(spec: string, role: string, command: string): Plug
   }
   if (SCRIPT.test(path)) return { command: process.execPath, args: [path], path };
   if (TYPESCRIPT.test(path)) {
+    // `--import` (how tsx hooks in) arrived in node 20.6; older 20.x would fail with "bad option".
+    const [major = 0, minor = 0] = nodeVersion.split('.').map(Number);
+    if (major < 20 || (major === 20 && minor < 6))
+      fail(
+        `a .ts entry runs through tsx with --import, which needs node 20.6 or newer; this is node ${nodeVersion} (upgrade node, or give the bundled .js)`,
+      );
     const tsx = resolveTsx([dirname(path), dirname(fileURLToPath(import.meta.url))]);
     if (tsx === undefined) fail('install tsx: npm install --save-dev tsx');
     return {

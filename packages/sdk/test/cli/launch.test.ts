@@ -60,6 +60,14 @@ describe('pluginCommand', () => {
     expect(pluginCommand('ss-local', 'p', 'c').command).toMatch(/\/ss-local$/);
   });
 
+  it('refuses a .ts entry on node older than 20.6 in one line: tsx needs --import', () => {
+    const ts = resolve(repoRoot, 'packages/sdk/test/fixtures/resetting-main.ts');
+    expect(() => pluginCommand(ts, 'client plugin', 'sip003 run', '20.5.1')).toThrow(
+      'sip003 run: client plugin: a .ts entry runs through tsx with --import, which needs node 20.6 or newer; this is node 20.5.1 (upgrade node, or give the bundled .js)',
+    );
+    expect(pluginCommand(ts, 'client plugin', 'sip003 run', '20.6.0').args[0]).toBe('--import');
+  });
+
   it('names a missing file in one line, with "build it first" only under dist/', () => {
     expect(refusal(join(dir, 'src/main.ts'))).toBe(
       `sip003 run: client plugin: no such file "${join(dir, 'src/main.ts')}"`,
