@@ -718,8 +718,8 @@ class Connection implements Relay {
   fail(error: Error): void {
     if (this.state === DONE) return;
     this.failure = error;
-    reset(this.accepted);
-    if (this.dialed !== undefined) reset(this.dialed);
+    resetSocket(this.accepted);
+    if (this.dialed !== undefined) resetSocket(this.dialed);
     this.finish();
   }
 
@@ -738,7 +738,7 @@ class Connection implements Relay {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     const { accepted, dialed } = this;
-    // A socket whose reset waits for its FIN to go out (see `reset`) is destroyed by the reset.
+    // A socket whose reset waits for its FIN to go out (see `resetSocket`) is destroyed by the reset.
     if (!resetPending(accepted)) accepted.destroy();
     if (dialed !== undefined && !resetPending(dialed)) dialed.destroy();
     this.inboundStream?.destroy();
@@ -779,7 +779,7 @@ const kResetPending = Symbol('sip003.resetPending');
  * being sent (EINVAL, and the handle would stay open), so a socket in that instant is reset as
  * soon as the FIN is out; before it, and after, a reset is a reset.
  */
-function reset(socket: Socket): void {
+export function resetSocket(socket: Socket): void {
   if (socket.destroyed) return;
   if (socket.connecting) {
     socket.destroy(); // no peer has seen this socket yet

@@ -11,7 +11,9 @@ import {
   seededBytes,
   writeChunked,
   checkCodecRoundTrip,
+  endedByReset,
 } from '../src/testing/index.ts';
+import { resetSocket } from '../src/relay.ts';
 import { logCollector } from './helpers.ts';
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
@@ -411,5 +413,38 @@ describe('a session factory that throws', () => {
     const got = collect(second);
     second.end('still serving');
     expect((await got).toString()).toBe('still serving');
+  });
+});
+
+describe('resetSocket', () => {
+  it('resets a socket whose FIN is in flight once the FIN is out: the peer sees a reset, the handle closes', async () => {
+    const server = createServer({ allowHalfOpen: true });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const accepted = once(server, 'connection') as Promise<[Socket]>;
+      const ours = connect((server.address() as AddressInfo).port, '127.0.0.1');
+      await once(ours, 'connect');
+      const [peer] = await accepted;
+      peer.on('error', () => undefined);
+      ours.on('error', () => undefined);
+      const peerEnded = once(peer, 'end');
+      peer.resume();
+      ours.end();
+      // The instant the relay meets when a reset arrives as its own FIN goes out: libuv refuses
+      // an RST now (EINVAL) and would leave the handle open.
+      expect([ours.writableEnded, ours.writableFinished, ours.writableLength]).toEqual([
+        true,
+        false,
+        0,
+      ]);
+      resetSocket(ours);
+      await once(ours, 'close');
+      await peerEnded;
+      expect(endedByReset(peer)).toBe(true);
+      peer.destroy();
+    } finally {
+      server.close();
+    }
   });
 });
