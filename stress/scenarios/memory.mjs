@@ -6,7 +6,7 @@ import path from 'node:path';
 import { startProcess, stopProcess } from '../../bench/lib/proc.mjs';
 import { startEchoServer } from '../../packages/sdk/dist/testing/index.js';
 import { ROOT, fdCount, rssKiB, startPair } from '../lib/plugins.mjs';
-import { echoLatency, kib, ms, sleep, waitFor } from '../lib/measure.mjs';
+import { echoLatency, kib, ms, rssSlope, sleep, waitFor } from '../lib/measure.mjs';
 import { createResult } from '../lib/report.mjs';
 
 const ATTACKER = path.join(ROOT, 'stress/attacker.mjs');
@@ -90,40 +90,30 @@ async function attackAndSettle(mode, port, { count, bytes }) {
     120_000,
     100,
   );
-  await sleep(1000);
   const line =
     /settled (.*)/.exec(many.output)?.[1] ??
     `not settled (${settled === undefined ? 'timeout' : 'exited'})`;
   return { many, line };
 }
 
-/**
- * RSS per `mode` attacker connection on a freshly started pair of `kind`, as a slope: half the
- * attackers connect and settle, then the other half, and the growth between the two is divided
- * by the second half. The first half pays the heap's one-time growth, which is no per-connection
- * cost: measured as the growth over all attackers, a plugin that starts with a smaller heap (the
- * SDK without zod's locales: 9 MiB less) read as 90 KiB more per connection while it ended
- * 3 MiB smaller.
- */
+/** RSS per `mode` attacker connection on a freshly started pair of `kind`, as a {@link rssSlope}. */
 async function rssPhase(result, kind, mode, upstream, { count, bytes }) {
   const pair = await startPair(kind, upstream, 'handshake-timeout=60');
-  const half = Math.floor(count / 2);
   const attackers = [];
   try {
     await echoLatency(pair.port, 50);
     await sleep(300);
-    const rssBefore = rssKiB(pair.server.pid);
     const fdsBefore = fdCount(pair.server.pid);
-    const first = await attackAndSettle(mode, pair.server.port, { count: half, bytes });
-    attackers.push(first.many);
-    const rssMiddle = rssKiB(pair.server.pid);
-    const second = await attackAndSettle(mode, pair.server.port, { count: count - half, bytes });
-    attackers.push(second.many);
-    const rssAfter = rssKiB(pair.server.pid);
+    const slope = await rssSlope([pair.server.pid], rssKiB, count, async (n) => {
+      const { many, line } = await attackAndSettle(mode, pair.server.port, { count: n, bytes });
+      attackers.push(many);
+      return line;
+    });
     const fdsDuring = fdCount(pair.server.pid);
-    const perConnection = (rssAfter - rssMiddle) / (count - half);
+    const [perConnection] = slope.perConnection;
+    const [[rssBefore], [rssMiddle], [rssAfter]] = [slope.before, slope.middle, slope.after];
     result.figure(
-      `${count} attackers x ${bytes} bytes (${first.line}; ${second.line}): server RSS ${kib(rssBefore)} -> ${kib(rssMiddle)} -> ${kib(rssAfter)}, ${kib(perConnection)} per connection over the second ${count - half}; fds ${fdsBefore} -> ${fdsDuring}`,
+      `${count} attackers x ${bytes} bytes (${slope.opened.join('; ')}): server RSS ${kib(rssBefore)} -> ${kib(rssMiddle)} -> ${kib(rssAfter)}, ${kib(perConnection)} per connection over the second ${slope.over}; fds ${fdsBefore} -> ${fdsDuring}`,
     );
     result.check(
       `RSS per attacker connection <= ${RSS_LIMIT_KIB} KiB`,

@@ -11,7 +11,7 @@ import {
 } from '../../packages/sdk/dist/testing/index.js';
 import { stopProcess } from '../../bench/lib/proc.mjs';
 import { fdCount, rssKiB, startPair, startServer } from '../lib/plugins.mjs';
-import { kib, ms, sleep, waitFor } from '../lib/measure.mjs';
+import { kib, ms, rssSlope, sleep, waitFor } from '../lib/measure.mjs';
 import { createResult } from '../lib/report.mjs';
 
 const HANDSHAKE_TIMEOUT = 2;
@@ -106,30 +106,11 @@ export const slowloris = {
   },
 };
 
-/**
- * RSS per stalled connection as a slope: the growth from the first half of the connections to all
- * of them, divided by the second half. The first half pays the heap's one-time growth (young
- * generation, connection-table capacity), which with 8 connections passed for 2-3 MiB each.
- */
-async function rssSlope(pids, count, stall) {
-  const half = Math.floor(count / 2);
-  const first = await stall(half);
-  await sleep(1000);
-  const middle = pids.map((pid) => rssKiB(pid));
-  const second = await stall(count - half);
-  await sleep(1000);
-  const slope = pids.map((pid, i) => (rssKiB(pid) - middle[i]) / (count - half));
-  return {
-    sockets: [...first.sockets, ...second.sockets],
-    slope,
-    written: [...first.written, ...second.written],
-  };
-}
-
-function checkSlope(result, what, count, slope, extra = '') {
-  const [server, client] = slope;
+/** Checks a {@link rssSlope} over a pair's [server, client] against the limit. */
+function checkSlope(result, what, count, { perConnection, over }, extra = '') {
+  const [server, client] = perConnection;
   result.figure(
-    `${count} ${what}${extra}: RSS per connection (slope over the second ${count - Math.floor(count / 2)}) server ${kib(server)}, client ${kib(client)}`,
+    `${count} ${what}${extra}: RSS per connection (slope over the second ${over}) server ${kib(server)}, client ${kib(client)}`,
   );
   result.check(
     `${what}: RSS per connection <= ${STALLED_RSS_LIMIT_KIB} KiB on each side`,
@@ -148,26 +129,28 @@ export const slowPeers = {
   async run(profile) {
     const result = createResult();
     const count = profile.short ? 200 : 400;
+    const pids = (pair) => [pair.server.pid, pair.client.pid];
+    // Every socket opened, destroyed at the end of its phase whatever happened.
+    const sockets = [];
+    const open = async (port, n) => {
+      const opened = await openMany(port, n);
+      sockets.push(...opened);
+      return opened;
+    };
     // Non-reading clients: upstream sends 16 MiB to each, the client reads nothing.
     const source = await startSourceServer(16 * 1024 * 1024);
     let pair = await startPair('tls', source.port);
     try {
       await sleep(300);
-      const { sockets, slope } = await rssSlope(
-        [pair.server.pid, pair.client.pid],
-        count,
-        async (n) => {
-          const opened = await openMany(pair.port, n);
-          for (const s of opened) {
-            s.pause();
-            s.write('x');
-          }
-          return { sockets: opened, written: [] };
-        },
-      );
+      const slope = await rssSlope(pids(pair), rssKiB, count, async (n) => {
+        for (const s of await open(pair.port, n)) {
+          s.pause();
+          s.write('x');
+        }
+      });
       checkSlope(result, 'clients not reading a 16 MiB download', count, slope);
-      for (const s of sockets) s.destroy();
     } finally {
+      for (const s of sockets.splice(0)) s.destroy();
       await pair.stop();
       await source.close();
     }
@@ -180,27 +163,19 @@ export const slowPeers = {
     pair = await startPair('tls', stalled.address().port);
     try {
       await sleep(300);
-      const { sockets, slope, written } = await rssSlope(
-        [pair.server.pid, pair.client.pid],
-        count,
-        async (n) => {
-          const opened = await openMany(pair.port, n);
-          return {
-            sockets: opened,
-            written: await Promise.all(opened.map((s) => writeUntilStalled(s))),
-          };
-        },
+      const slope = await rssSlope(pids(pair), rssKiB, count, async (n) =>
+        Promise.all((await open(pair.port, n)).map((s) => writeUntilStalled(s))),
       );
-      const perConnection = written.reduce((a, b) => a + b, 0) / count / 1024;
+      const written = slope.opened.flat().reduce((a, b) => a + b, 0);
       checkSlope(
         result,
         'uploads into upstreams that do not read',
         count,
         slope,
-        ` (${kib(perConnection)} written each before the stall)`,
+        ` (${kib(written / count / 1024)} written each before the stall)`,
       );
-      for (const s of sockets) s.destroy();
     } finally {
+      for (const s of sockets.splice(0)) s.destroy();
       await pair.stop();
       stalled.close();
     }
