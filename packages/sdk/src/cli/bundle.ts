@@ -446,9 +446,7 @@ const PROBE_TIMEOUT_MS = 20_000;
  * Such an entry is a usage error now. An entry that answers, fails loudly, or keeps running is left
  * alone: it is not silent.
  */
-async function probeEntry(script: string, entry: string, workdir: string): Promise<void> {
-  const file = path.join(workdir, 'probe.cjs');
-  await writeFile(file, script);
+async function probeEntry(file: string, entry: string): Promise<void> {
   const result = await exec(process.execPath, [file, '--version'], {
     timeoutMs: PROBE_TIMEOUT_MS,
   }).catch(() => undefined);
@@ -464,9 +462,8 @@ async function sha256File(file: string): Promise<{ bytes: number; sha256: string
   return { bytes: contents.length, sha256: createHash('sha256').update(contents).digest('hex') };
 }
 
-/** The flags a plain bundle's header gives node. */
-function plainFlags(options: BundleOptions): readonly string[] {
-  const flags = options.nodeOptions ?? DEFAULT_NODE_OPTIONS;
+/** `flags`, plus the one that makes node read the source map when the bundle has one. */
+function withSourceMaps(flags: readonly string[], options: BundleOptions): readonly string[] {
   return options.sourcemap === undefined ? flags : [...flags, SOURCE_MAPS_FLAG];
 }
 
@@ -512,7 +509,7 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
     sourcemap: options.sourcemap,
     header:
       standalone === undefined
-        ? header(plainFlags(options))
+        ? header(withSourceMaps(options.nodeOptions ?? DEFAULT_NODE_OPTIONS, options))
         : options.sourcemap === undefined
           ? undefined
           : SEA_KEEP_MAIN_MODULE,
@@ -525,10 +522,11 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
   }
   const workdir = await mkdtemp(path.join(tmpdir(), 'sip003-bundle-'));
   try {
-    await probeEntry(script, options.entry, workdir);
+    // One copy serves the probe and, for a standalone executable, the SEA's main script.
+    const main = path.join(workdir, 'main.cjs');
+    await writeFile(main, script);
+    await probeEntry(main, options.entry);
     if (standalone !== undefined) {
-      const main = path.join(workdir, 'main.cjs');
-      await writeFile(main, script);
       await buildSingleExecutable({ ...standalone.sea, script: main, outfile, workdir });
     } else {
       await writeScript(outfile, script, map);
@@ -564,7 +562,7 @@ async function prepareStandalone(options: BundleOptions) {
       `--sourcemap: node ${version} cannot carry ${SOURCE_MAPS_FLAG} in a standalone executable (SEA execArgv needs node >= 24.6); embed a newer node, or set NODE_OPTIONS=${SOURCE_MAPS_FLAG} where it runs and bundle without --sourcemap`,
     );
   }
-  const execArgv = options.sourcemap === undefined ? flags : [...flags, SOURCE_MAPS_FLAG];
+  const execArgv = withSourceMaps(flags, options);
   await checkNodeOptions(resolved.host, version, execArgv);
   return {
     node: { version, target: resolved.target } satisfies EmbeddedNode,
