@@ -113,7 +113,7 @@ export interface PluginProcess {
  * Starts a plugin the way ss-libev does (its environment, stdin a pipe whose write end we keep),
  * with each stderr line printed as `[label] line`.
  */
-export function startPlugin(
+export function spawnPlugin(
   plugin: PluginCommand,
   env: NodeJS.ProcessEnv,
   label: string,

@@ -7,7 +7,7 @@ import { ErrorCode, PluginError } from '../errors.ts';
 import { parseOptions } from '../options.ts';
 import { loopbackPluginEnv, waitForPort } from '../testing/processes.ts';
 import { usageError } from './failures.ts';
-import { pluginCommand, startPlugin, type PluginCommand, type PluginProcess } from './launch.ts';
+import { pluginCommand, spawnPlugin, type PluginCommand, type PluginProcess } from './launch.ts';
 
 /** The options `run` and `dev` share, in `parseCommandLine`'s form. */
 export const PAIR_ARGS = {
@@ -134,7 +134,7 @@ export async function startPair(
   const stopAll = (): Promise<string[]> =>
     Promise.all(started.map(async (p, i) => `${i === 0 ? 'server' : 'client'} ${await p.stop()}`));
   try {
-    const server = startPlugin(
+    const server = spawnPlugin(
       spec.server,
       {
         ...loopbackPluginEnv(ports.server, target.port, spec.serverOptions),
@@ -145,7 +145,7 @@ export async function startPair(
     );
     started.push(server);
     await waitListening(ports.server, server, 'server plugin');
-    const client = startPlugin(
+    const client = spawnPlugin(
       spec.client,
       loopbackPluginEnv(ports.server, ports.client, spec.clientOptions),
       'client',

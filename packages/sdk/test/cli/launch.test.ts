@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pluginCommand, resolveTsx, startPlugin } from '../../src/cli/launch.ts';
+import { pluginCommand, resolveTsx, spawnPlugin } from '../../src/cli/launch.ts';
 import { repoRoot } from '../helpers.ts';
 
 /** The one-line error pluginCommand throws, or 'no error'. */
@@ -100,17 +100,17 @@ describe('resolveTsx', () => {
   });
 });
 
-describe('startPlugin', () => {
+describe('spawnPlugin', () => {
   const quiet = { stderr: (): void => undefined };
 
   it('reports an exit code or a signal name, never a negative errno', async () => {
     const sh = (script: string) =>
-      startPlugin({ command: '/bin/sh', args: ['-c', script], path: 'sh' }, {}, 'p', quiet);
+      spawnPlugin({ command: '/bin/sh', args: ['-c', script], path: 'sh' }, {}, 'p', quiet);
     const exited = sh('exit 3');
     const killed = sh('kill -TERM $$');
     await Promise.all([once(exited.child, 'exit'), once(killed.child, 'exit')]);
     expect([exited.outcome(), killed.outcome()]).toEqual(['exit 3', 'signal SIGTERM']);
-    const missing = startPlugin(
+    const missing = spawnPlugin(
       { command: '/nonexistent/plugin', args: [], path: 'x' },
       {},
       'p',
@@ -122,7 +122,7 @@ describe('startPlugin', () => {
 
   it('prints each stderr line with its label, the last one without a newline too', async () => {
     const lines: string[] = [];
-    const child = startPlugin(
+    const child = spawnPlugin(
       { command: '/bin/sh', args: ['-c', 'printf "one\\ntwo" >&2'], path: 'sh' },
       {},
       'server',
